@@ -1,0 +1,168 @@
+import Glibc
+
+/// A view of bytes owned by someone else (a fixed buffer, an array being read).
+typealias Bytes = UnsafeBufferPointer<UInt8>
+
+let space = UInt8(ascii: " ")
+let newline = UInt8(ascii: "\n")
+let colon = UInt8(ascii: ":")
+
+extension UnsafeBufferPointer where Element == UInt8 {
+    /// The bytes in `range`, as a view of the same memory.
+    func slice(_ range: Range<Int>) -> Bytes {
+        Bytes(rebasing: self[range])
+    }
+
+    func firstIndex(of byte: UInt8, from start: Int = 0) -> Int? {
+        var i = start
+        while i < count {
+            if self[i] == byte { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    func equals(_ other: Bytes) -> Bool {
+        count == other.count && (count == 0 || memcmp(baseAddress!, other.baseAddress!, count) == 0)
+    }
+
+    func equals(_ s: StaticString) -> Bool {
+        count == s.utf8CodeUnitCount && (count == 0 || memcmp(baseAddress!, s.utf8Start, count) == 0)
+    }
+
+    func hasPrefix(_ s: StaticString) -> Bool {
+        count >= s.utf8CodeUnitCount && memcmp(baseAddress!, s.utf8Start, s.utf8CodeUnitCount) == 0
+    }
+
+    /// A non-negative decimal number, nil if not all digits or above `limit`.
+    func decimal(limit: Int) -> Int? {
+        if count == 0 || count > 19 { return nil }
+        var n = 0
+        for b in self {
+            guard b >= 0x30 && b <= 0x39 else { return nil }
+            n = n * 10 + Int(b - 0x30)
+            if n > limit { return nil }
+        }
+        return n
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Runs `body` with the array's bytes as a view; no copy is made.
+    @inline(__always)
+    func withBytes<R>(_ body: (Bytes) -> R) -> R {
+        withUnsafeBufferPointer(body)
+    }
+}
+
+/// Space-separated `key:value` tokens, as in supervisord's event headers and
+/// PROCESS_STATE payloads. Returns the value of the first token named `key`.
+func tokenValue(_ key: StaticString, in line: Bytes) -> Bytes? {
+    var start = 0
+    while start < line.count {
+        let end = line.firstIndex(of: space, from: start) ?? line.count
+        let token = line.slice(start..<end)
+        let k = key.utf8CodeUnitCount
+        if token.count > k, token[k] == colon, token.slice(0..<k).equals(key) {
+            return token.slice(k + 1..<token.count)
+        }
+        start = end + 1
+    }
+    return nil
+}
+
+/// A byte buffer of fixed capacity, allocated once and reused; appends past the
+/// capacity are cut and remembered in `truncated`.
+final class FixedBuffer {
+    let base: UnsafeMutablePointer<UInt8>
+    let capacity: Int
+    var count = 0
+    var truncated = false
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = .allocate(capacity: capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    var bytes: Bytes { Bytes(start: base, count: count) }
+
+    func clear() {
+        count = 0
+        truncated = false
+    }
+
+    func append(_ p: Bytes) {
+        let n = Swift.min(p.count, capacity - count)
+        if n < p.count { truncated = true }
+        if n > 0 { (base + count).update(from: p.baseAddress!, count: n) }
+        count += n
+    }
+
+    func append(_ s: StaticString) {
+        append(Bytes(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    func append(_ a: [UInt8]) {
+        a.withBytes { append($0) }
+    }
+
+    func append(byte: UInt8) {
+        if count < capacity {
+            base[count] = byte
+            count += 1
+        } else {
+            truncated = true
+        }
+    }
+
+    /// A NUL-terminated C string, for the shim; cut where needed to fit.
+    func appendCString(_ p: UnsafePointer<CChar>) {
+        p.withMemoryRebound(to: UInt8.self, capacity: 1) { u in
+            append(Bytes(start: u, count: strlen(p)))
+        }
+    }
+
+    func append(decimal value: Int) {
+        var v = value
+        if v < 0 {
+            append(byte: UInt8(ascii: "-"))
+            v = -v
+        }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        let n = withUnsafeMutableBytes(of: &digits) { d -> Int in
+            var i = 0
+            repeat {
+                d[i] = UInt8(0x30 + v % 10)
+                v /= 10
+                i += 1
+            } while v > 0
+            return i
+        }
+        withUnsafeBytes(of: &digits) { d in
+            var i = n - 1
+            while i >= 0 {
+                append(byte: d[i])
+                i -= 1
+            }
+        }
+    }
+
+    /// Two digits, zero-padded.
+    func append(twoDigits v: Int) {
+        append(byte: UInt8(0x30 + (v / 10) % 10))
+        append(byte: UInt8(0x30 + v % 10))
+    }
+}
+
+extension String {
+    /// The string's UTF-8 bytes, for start-up data kept for the life of the process.
+    var byteArray: [UInt8] { Array(utf8) }
+
+    init(bytes: Bytes) {
+        self = String(decoding: bytes, as: UTF8.self)
+    }
+}

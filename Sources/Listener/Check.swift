@@ -1,0 +1,51 @@
+// --check: for deploy scripts and config reviews. Reads `show servers state` from every
+// socket and prints one line per mapping and socket; exit 0 when every mapped server exists
+// everywhere, 1 otherwise.
+
+/// HAProxy's srv_op_state values.
+func opStateWord(_ op: Int) -> String {
+    switch op {
+    case 0: "down"
+    case 1: "starting"
+    case 2: "up"
+    case 3: "stopping"
+    default: "op state \(op)"
+    }
+}
+
+func runCheck(_ options: Options, log: Logger) -> Int32 {
+    let quiet = Logger(threshold: .error)
+    let peers = options.sockets.map { Peer(display: $0.text, endpoint: $0.endpoint) }
+    let keeper = StateKeeper(table: MappingTable(options.mappings), peers: peers,
+                             timing: options.timing, log: quiet, dryRun: true)
+    let table = keeper.table
+    var problems = 0
+    var lines: [String] = []
+    for i in keeper.instances {
+        guard keeper.readServerStates(i) else {
+            problems += 1
+            lines.append("FAIL \(i.peer.display): unreachable: \(i.peer.errorText)")
+            continue
+        }
+        for (m, mapping) in table.mappings.enumerated() {
+            let t = table.targetOf[m]
+            let name = "\(String(decoding: mapping.program, as: UTF8.self)):\(table.targets[t].name)"
+            switch i.presence[t] {
+            case .present:
+                let admin = AdminState(adminBits: i.adminBits[t])
+                lines.append("ok   \(i.peer.display) \(name): \(admin.word), \(opStateWord(i.opState[t]))")
+            case .missingBackend:
+                problems += 1
+                lines.append("FAIL \(i.peer.display) \(name): no such backend")
+            default:
+                problems += 1
+                lines.append("FAIL \(i.peer.display) \(name): no such server")
+            }
+        }
+    }
+    lines.append(problems == 0
+        ? "check passed: \(table.mappings.count) mapping(s) on \(peers.count) socket(s)"
+        : "check failed: \(problems) problem(s)")
+    writeOut(1, lines.joined(separator: "\n") + "\n")
+    return problems == 0 ? 0 : 1
+}
