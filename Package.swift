@@ -12,6 +12,10 @@ let package = Package(
             name: "Listener",
             dependencies: ["CSocketShim"]
         ),
-        .testTarget(name: "ListenerTests", dependencies: ["Listener"]),
+        .testTarget(
+            name: "ListenerTests",
+            dependencies: ["Listener"],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
     ]
 )

@@ -85,6 +85,16 @@ extension FixedBuffer {
 // line, so a `set server` that worked answers exactly "\n", and "No such server.\n\n" is a
 // refusal. Several commands joined with ';' get their answers in order, each so ended.
 
+/// `set server BACKEND/SERVER state WORD`, without separator or newline.
+func appendSetServer(_ b: FixedBuffer, _ target: Target, _ state: AdminState) {
+    b.append("set server ")
+    b.append(target.backend)
+    b.append(byte: UInt8(ascii: "/"))
+    b.append(target.server)
+    b.append(" state ")
+    b.append(state.word)
+}
+
 /// The next command's answer in `all` from `pos`, without its terminating empty line;
 /// empty means success. Nil when the answer is incomplete: the peer closed too early.
 func nextAnswer(_ all: Bytes, from pos: inout Int) -> Bytes? {

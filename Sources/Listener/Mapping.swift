@@ -130,6 +130,9 @@ struct Mapping: Equatable {
                 return .failure(MappingError(text: text, reason: "\(what) contains a space, ';' or control character"))
             }
         }
+        if backend.contains(UInt8(ascii: "/")) {
+            return .failure(MappingError(text: text, reason: "BACKEND contains '/' (HAProxy names cannot)"))
+        }
         var group: [UInt8]?
         var process = program
         if let c = program.firstIndex(of: colon) {

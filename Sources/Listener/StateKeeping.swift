@@ -218,13 +218,7 @@ final class StateKeeper {
     }
 
     private func appendCommand(target t: Int, state: AdminState, to buffer: FixedBuffer? = nil) {
-        let b = buffer ?? request
-        b.append("set server ")
-        b.append(table.targets[t].backend)
-        b.append(byte: UInt8(ascii: "/"))
-        b.append(table.targets[t].server)
-        b.append(" state ")
-        b.append(state.word)
+        appendSetServer(buffer ?? request, table.targets[t], state)
     }
 
     /// Reads `show servers state`, notes what it finds, and marks pending every server whose

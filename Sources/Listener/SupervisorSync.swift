@@ -85,7 +85,7 @@ enum SupervisorSync {
 
     static func parseResponse(_ whole: String) -> Result<[ProcessInfo], SyncError> {
         let text = whole[...]
-        guard let statusEnd = text.firstIndex(where: { $0 == "\r" || $0 == "\n" }) else {
+        guard let statusEnd = text.firstIndex(where: { $0.isNewline }) else {
             return .failure(SyncError(message: "empty answer from supervisord"))
         }
         let status = text[..<statusEnd]
