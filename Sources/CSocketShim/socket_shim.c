@@ -151,6 +151,15 @@ int shim_wait_readable(int fd, int timeout_ms) {
     return r > 0 ? 1 : r;
 }
 
-void shim_ignore_sigpipe(void) {
+void shim_setup_signals(void) {
     signal(SIGPIPE, SIG_IGN);
+    /* A parent may hand down SIGTERM blocked or ignored; supervisord's stop must work. */
+    sigset_t set;
+    sigemptyset(&set);
+    int stops[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+    for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) {
+        signal(stops[i], SIG_DFL);
+        sigaddset(&set, stops[i]);
+    }
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
 }

@@ -150,7 +150,7 @@ func parseCommandLine(_ args: [String], supervisorURL: String? = nil) -> ParsedC
             if value == "none" {
                 o.supervisor = nil
             } else if case .failure(let e) = SupervisorURL.parse(value) {
-                return .invalid("--supervisor: " + e.message.replacing("socket address", with: "supervisord URL"))
+                return .invalid("--supervisor: " + e.message.replacingAll("socket address", with: "supervisord URL"))
             } else {
                 o.supervisor = value
             }

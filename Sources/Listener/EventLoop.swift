@@ -151,7 +151,7 @@ final class EventLoop {
         switch SupervisorURL.parse(text) {
         case .success(let u): url = u
         case .failure(let e):
-            log.log(.warning, "start-up sync skipped: \(e.message.replacing("socket address", with: "supervisord URL"))")
+            log.log(.warning, "start-up sync skipped: \(e.message.replacingAll("socket address", with: "supervisord URL"))")
             return
         }
         switch SupervisorSync.fetch(url, display: text, timeoutMs: options.timing.timeoutMs) {

@@ -136,8 +136,8 @@ enum SupervisorSync {
     }
 
     private static func unescape(_ s: String) -> String {
-        s.replacing("&lt;", with: "<").replacing("&gt;", with: ">").replacing("&quot;", with: "\"")
-            .replacing("&apos;", with: "'").replacing("&amp;", with: "&")
+        s.replacingAll("&lt;", with: "<").replacingAll("&gt;", with: ">").replacingAll("&quot;", with: "\"")
+            .replacingAll("&apos;", with: "'").replacingAll("&amp;", with: "&")
     }
 
     static func base64(_ bytes: [UInt8]) -> String {
@@ -158,6 +158,10 @@ enum SupervisorSync {
 }
 
 extension String {
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        self[...].components(separatedBy: target).joined(separator: replacement)
+    }
+
     var trimmingSpaces: String {
         String(drop(while: { $0.isWhitespace }).reversed().drop(while: { $0.isWhitespace }).reversed())
     }

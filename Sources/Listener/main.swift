@@ -1,7 +1,7 @@
 import CSocketShim
 import Glibc
 
-shim_ignore_sigpipe()
+shim_setup_signals()
 let arguments = Array(CommandLine.arguments.dropFirst())
 let supervisorURL = getenv("SUPERVISOR_SERVER_URL").map { String(cString: $0) }
 

@@ -38,7 +38,8 @@ ssize_t shim_read(int fd, void *buf, size_t cap, int64_t deadline,
  * timeout_ms < 0 waits forever. */
 int shim_wait_readable(int fd, int timeout_ms);
 
-/* SIGPIPE ignored, so a closed peer shows as EPIPE instead of killing us. */
-void shim_ignore_sigpipe(void);
+/* SIGPIPE ignored, so a closed peer shows as EPIPE instead of killing us; SIGTERM, SIGINT,
+ * SIGHUP and SIGQUIT at their default (end the process) and unblocked. */
+void shim_setup_signals(void);
 
 #endif

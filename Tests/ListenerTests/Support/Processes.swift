@@ -73,48 +73,93 @@ func waitUntil(_ seconds: Double, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
-/// A child process; its output goes to a file or a pipe the test reads.
+/// A child process started with posix_spawn, with an empty signal mask and every signal at
+/// its default (Foundation's Process hands children the test thread's mask, SIGTERM blocked,
+/// and supervisord's programs would inherit it). Output goes to files or pipes.
 final class Child {
-    let process = Process()
-    let stdinPipe: Pipe?
-    let stdoutPipe: Pipe?
+    let pid: pid_t
+    /// The parent's ends of the pipes, when asked for.
+    let stdinFD: Int32?
+    let stdoutFD: Int32?
+    let stderrFD: Int32?
+    private var exitStatus: Int32?
 
     init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-         pipeStdin: Bool = false, pipeStdout: Bool = false, stdout: String? = nil, stderr: String? = nil) throws {
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        stdinPipe = pipeStdin ? Pipe() : nil
-        stdoutPipe = pipeStdout ? Pipe() : nil
-        process.standardInput = stdinPipe ?? FileHandle.nullDevice
-        if let stdoutPipe {
-            process.standardOutput = stdoutPipe
-        } else if let stdout {
-            FileManager.default.createFile(atPath: stdout, contents: nil)
-            process.standardOutput = FileHandle(forWritingAtPath: stdout)
-        } else {
-            process.standardOutput = FileHandle.nullDevice
+         pipeStdin: Bool = false, pipeStdout: Bool = false, pipeStderr: Bool = false,
+         stdout: String? = nil, stderr: String? = nil) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var childEnds: [Int32] = []
+        func pipeFor(_ target: Int32, parentReads: Bool) -> Int32 {
+            var fds: [Int32] = [0, 0]
+            pipe(&fds)
+            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            let (mine, theirs) = parentReads ? (fds[0], fds[1]) : (fds[1], fds[0])
+            posix_spawn_file_actions_adddup2(&actions, theirs, target)
+            childEnds.append(theirs)
+            return mine
         }
-        if let stderr {
-            FileManager.default.createFile(atPath: stderr, contents: nil)
-            process.standardError = FileHandle(forWritingAtPath: stderr)
-        } else {
-            process.standardError = FileHandle.nullDevice
+        func fileFor(_ target: Int32, _ path: String?) {
+            if let path {
+                posix_spawn_file_actions_addopen(&actions, target, path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0o644)
+            } else {
+                posix_spawn_file_actions_addopen(&actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0)
+            }
         }
-        try process.run()
+        stdinFD = pipeStdin ? pipeFor(0, parentReads: false) : nil
+        if !pipeStdin { fileFor(0, nil) }
+        stdoutFD = pipeStdout ? pipeFor(1, parentReads: true) : nil
+        if !pipeStdout { fileFor(1, stdout) }
+        stderrFD = pipeStderr ? pipeFor(2, parentReads: true) : nil
+        if !pipeStderr { fileFor(2, stderr) }
+
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup($0) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, executable, &actions, &attr, argv, envp)
+        childEnds.forEach { close($0) }
+        guard rc == 0 else { throw TestFailure("posix_spawn \(executable): \(String(cString: strerror(rc)))") }
+        self.pid = pid
     }
 
-    var pid: Int32 { process.processIdentifier }
-    var running: Bool { process.isRunning }
+    /// Reaps the child if it has ended.
+    private func reap() {
+        guard exitStatus == nil else { return }
+        var st: Int32 = 0
+        if waitpid(pid, &st, WNOHANG) == pid {
+            exitStatus = st & 0x7f == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
+        }
+    }
+
+    var running: Bool {
+        reap()
+        return exitStatus == nil
+    }
 
     /// The exit status (or 128+signal), nil if still running after `seconds`.
     func waitExit(_ seconds: Double) -> Int32? {
-        guard waitUntil(seconds, { !process.isRunning }) else { return nil }
-        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        guard waitUntil(seconds, { !running }) else { return nil }
+        return exitStatus
     }
 
     func signal(_ sig: Int32) {
-        if process.isRunning { kill(process.processIdentifier, sig) }
+        if running { kill(pid, sig) }
     }
 
     /// SIGTERM, then SIGKILL after 5 s.
@@ -126,37 +171,55 @@ final class Child {
         }
     }
 
-    deinit { if process.isRunning { stop() } }
+    func write(_ text: String) {
+        guard let fd = stdinFD else { return }
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { return }
+            bytes = bytes.dropFirst(n)
+        }
+    }
+
+    func closeStdin() { if let fd = stdinFD { close(fd) } }
+
+    deinit {
+        if running { stop() }
+        for fd in [stdinFD, stdoutFD, stderrFD].compactMap({ $0 }) { close(fd) }
+    }
 }
 
 /// Runs a command to completion (bounded), returning its status and output.
 @discardableResult
 func run(_ executable: String, _ arguments: [String], input: String? = nil,
          environment: [String: String]? = nil, seconds: Double = 20) throws -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    if let environment { p.environment = environment }
-    let out = Pipe(), err = Pipe(), inp = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = inp
-    try p.run()
-    if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
-    try? inp.fileHandleForWriting.close()
-    // Read both pipes while waiting, so a large output cannot block the child.
-    var outData = Data(), errData = Data()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    group.enter()
-    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    if !waitUntil(seconds, { !p.isRunning }) {
-        kill(p.processIdentifier, SIGKILL)
-        throw TestFailure("\(executable) \(arguments.joined(separator: " ")) did not finish in \(seconds) s")
+    let c = try Child(executable, arguments, environment: environment, pipeStdin: true, pipeStdout: true, pipeStderr: true)
+    if let input { c.write(input) }
+    close(c.stdinFD!)
+    var out: [UInt8] = [], err: [UInt8] = []
+    var open = [c.stdoutFD!, c.stderrFD!]
+    let end = Date().addingTimeInterval(seconds)
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while !open.isEmpty {
+        var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        let left = Int32(max(0, end.timeIntervalSinceNow * 1000))
+        if poll(&fds, nfds_t(fds.count), left) <= 0 {
+            c.signal(SIGKILL)
+            throw TestFailure("\(executable) \(arguments.joined(separator: " ")) did not finish in \(seconds) s")
+        }
+        for p in fds where p.revents != 0 {
+            let n = read(p.fd, &chunk, chunk.count)
+            if n <= 0 {
+                open.removeAll { $0 == p.fd }
+            } else if p.fd == c.stdoutFD {
+                out += chunk[0..<n]
+            } else {
+                err += chunk[0..<n]
+            }
+        }
     }
-    _ = group.wait(timeout: .now() + 5)
-    return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    let status = c.waitExit(max(1, end.timeIntervalSinceNow)) ?? -1
+    return (status, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
 }
 
 /// Finds a program on the usual paths.

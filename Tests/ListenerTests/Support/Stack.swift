@@ -146,7 +146,7 @@ final class Supervisord {
             throw TestFailure("supervisord did not start: \(dir.read("supervisord.out")) \(dir.read("supervisord.err"))")
         }
         if waitRunning {
-            guard waitUntil(20, { let s = status(); return s.count == 6 && s.values.allSatisfy { $0 == "RUNNING" } }) else {
+            guard waitUntil(20, { let s = status(); return s.count == 5 && s.values.allSatisfy { $0 == "RUNNING" } }) else {
                 throw TestFailure("supervisord's programs did not all reach RUNNING: \(status())\n\(log)")
             }
         }
@@ -217,16 +217,16 @@ final class Driver {
     }
 
     func write(_ text: String) {
-        child.stdinPipe!.fileHandleForWriting.write(Data(text.utf8))
+        child.write(text)
     }
 
     func closeInput() {
-        try? child.stdinPipe!.fileHandleForWriting.close()
+        child.closeStdin()
     }
 
     /// Reads exactly `count` bytes from the listener's stdout within `seconds`.
     func read(_ count: Int, seconds: Double = 10) throws -> String {
-        let fd = child.stdoutPipe!.fileHandleForReading.fileDescriptor
+        let fd = child.stdoutFD!
         let end = Date().addingTimeInterval(seconds)
         while buffered.count < count {
             let left = Int32(max(0, end.timeIntervalSinceNow * 1000))
@@ -246,7 +246,7 @@ final class Driver {
 
     /// Whatever stdout held (without waiting).
     func drained() -> String {
-        let fd = child.stdoutPipe!.fileHandleForReading.fileDescriptor
+        let fd = child.stdoutFD!
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         while poll(&p, 1, 0) > 0 {
             var chunk = [UInt8](repeating: 0, count: 4096)

@@ -1,0 +1,54 @@
+# supervisor-haproxy: make demo runs the main job, make test passes the tests.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+NAME := supervisor-haproxy
+STATIC := .build-static/release/$(NAME)
+FUZZ_SECONDS ?= 30
+
+.PHONY: all build release static test demo bench fuzz install uninstall clean deps
+
+all: release
+
+build:
+	swift build
+
+release:
+	swift build -c release
+
+# One fully static, stripped executable: no Swift runtime, no libc needed on the host.
+static:
+	swift build -c release --scratch-path .build-static --static-swift-stdlib -Xswiftc -static-executable -Xlinker -s
+
+deps:
+	@scripts/ensure-deps haproxy supervisord supervisorctl socat valgrind
+
+test: deps
+	swift build
+	swift build -c release
+	$(MAKE) static
+	SH_STATIC_BINARY=$(STATIC) swift test --no-parallel; status=$$?; scripts/kill-strays; exit $$status
+
+demo: release
+	@scripts/ensure-deps haproxy supervisord supervisorctl socat
+	scripts/demo .build/release/$(NAME)
+
+bench: release
+	@scripts/ensure-deps haproxy socat
+	cc -O2 -o .build/bench-floor bench/floor.c
+	python3 bench/bench.py --listener .build/release/$(NAME) --floor .build/bench-floor --static $(STATIC)
+
+fuzz:
+	scripts/fuzz $(FUZZ_SECONDS)
+
+install: static
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(STATIC) $(DESTDIR)$(BINDIR)/$(NAME)
+	install -m 644 man/$(NAME).1 $(DESTDIR)$(MANDIR)/man1/$(NAME).1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/$(NAME) $(DESTDIR)$(MANDIR)/man1/$(NAME).1
+
+clean:
+	rm -rf .build .build-static .build-fuzz

@@ -1,0 +1,82 @@
+import Foundation
+import Glibc
+
+/// A stats socket that misbehaves in ways a real HAProxy cannot be made to: it accepts and
+/// never answers, answers garbage, or closes without answering. Only for those cases.
+final class StandIn {
+    enum Mode { case hang, garbage, closeAtOnce }
+
+    /// What the accepting thread and the test share.
+    private final class Shared: @unchecked Sendable {
+        let lock = NSLock()
+        var clients: [Int32] = []
+        var connections = 0
+        var stopped = false
+    }
+
+    let path: String
+    private let fd: Int32
+    private let shared = Shared()
+    private let thread: Thread
+
+    init(unixPath: String, mode: Mode) throws {
+        path = unixPath
+        unlink(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in
+            for (i, b) in unixPath.utf8.enumerated() { p[i] = b }
+        }
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard ok == 0, listen(fd, 16) == 0 else { throw TestFailure("stand-in cannot listen on \(unixPath)") }
+        let listener = fd
+        let me = shared
+        thread = Thread {
+            while true {
+                let c = accept(listener, nil, nil)
+                guard c >= 0 else { return }
+                me.lock.lock()
+                me.connections += 1
+                me.clients.append(c)
+                me.lock.unlock()
+                var buf = [UInt8](repeating: 0, count: 4096)
+                var p = pollfd(fd: c, events: Int16(POLLIN), revents: 0)
+                if poll(&p, 1, 1000) > 0 { _ = read(c, &buf, buf.count) }
+                switch mode {
+                case .hang:
+                    continue
+                case .garbage:
+                    let g = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+                    _ = g.withCString { write(c, $0, strlen($0)) }
+                    close(c)
+                case .closeAtOnce:
+                    close(c)
+                }
+            }
+        }
+        thread.start()
+    }
+
+    var connectionCount: Int {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
+        return shared.connections
+    }
+
+    func stop() {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
+        if shared.stopped { return }
+        shared.stopped = true
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+        for c in shared.clients { close(c) }
+        unlink(path)
+    }
+
+    deinit { stop() }
+}
