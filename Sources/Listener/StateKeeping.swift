@@ -83,11 +83,12 @@ final class StateKeeper {
     func msUntilDue(now: Int64) -> Int {
         var next = Int64.max
         for i in instances {
+            // A retry starts with a read, so a failed instance waits for its retry alone.
             if i.failures > 0 {
                 next = min(next, i.retryAt)
-            } else if i.hasPending {
-                next = min(next, now)
+                continue
             }
+            if i.hasPending { next = now }
             next = min(next, i.resyncAt)
         }
         if next == Int64.max { return -1 }

@@ -14,6 +14,10 @@ enum Paths {
         ProcessInfo.processInfo.environment["SH_BINARY"] ?? root + "/.build/debug/supervisor-haproxy"
     }
 
+    static var staticBinary: String {
+        ProcessInfo.processInfo.environment["SH_STATIC_BINARY"] ?? root + "/.build-static/release/supervisor-haproxy"
+    }
+
     /// The dynamically linked release build (valgrind cannot count a static binary's mallocs).
     static var releaseBinary: String {
         ProcessInfo.processInfo.environment["SH_RELEASE_BINARY"] ?? root + "/.build/release/supervisor-haproxy"
@@ -87,6 +91,8 @@ final class Child {
     init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
          pipeStdin: Bool = false, pipeStdout: Bool = false, pipeStderr: Bool = false,
          stdout: String? = nil, stderr: String? = nil) throws {
+        // A child that exits before reading its input must not kill the test process.
+        _ = Glibc.signal(SIGPIPE, SIG_IGN)
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

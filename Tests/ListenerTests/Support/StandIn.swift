@@ -51,7 +51,7 @@ final class StandIn {
                     continue
                 case .garbage:
                     let g = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
-                    _ = g.withCString { write(c, $0, strlen($0)) }
+                    _ = g.withCString { send(c, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
                     close(c)
                 case .closeAtOnce:
                     close(c)
