@@ -36,8 +36,10 @@ demo: release
 
 bench: release
 	@scripts/ensure-deps haproxy socat
+	$(MAKE) static
 	cc -O2 -o .build/bench-floor bench/floor.c
-	python3 bench/bench.py --listener .build/release/$(NAME) --floor .build/bench-floor --static $(STATIC)
+	swiftc -O -static-executable -Xlinker -s bench/print.swift -o .build/bench-print 2>/dev/null
+	python3 bench/bench.py --listener .build/release/$(NAME) --floor .build/bench-floor --static $(STATIC) --print .build/bench-print
 
 fuzz:
 	scripts/fuzz $(FUZZ_SECONDS)

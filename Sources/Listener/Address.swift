@@ -16,59 +16,57 @@ struct AddressError: Error, Equatable {
 /// `tcp://HOST:PORT`, `tcp://[V6]:PORT`, `unix:///path`, HAProxy's `ipv4@HOST:PORT`,
 /// `ipv6@[ADDR]:PORT` (or `ipv6@ADDR:PORT`), `unix@/path`, and a bare `/path`.
 func parseAddress(_ text: String) -> Result<Endpoint, AddressError> {
-    func fail(_ reason: String) -> Result<Endpoint, AddressError> {
-        .failure(AddressError(text: text, reason: reason))
-    }
-    if text.hasPrefix("/") { return unixPath(text, text) }
-    if text.hasPrefix("unix://") { return unixPath(String(text.dropFirst(7)), text) }
-    if text.hasPrefix("unix@") { return unixPath(String(text.dropFirst(5)), text) }
-    for scheme in ["tcp://", "ipv4@", "ipv6@"] where text.hasPrefix(scheme) {
-        return hostPort(String(text.dropFirst(scheme.count)), text, ipv6: scheme == "ipv6@")
-    }
-    return fail("unknown scheme (use tcp://HOST:PORT, unix:///PATH, ipv4@HOST:PORT, ipv6@[ADDR]:PORT, unix@/PATH or /PATH)")
-}
-
-private func unixPath(_ path: String, _ text: String) -> Result<Endpoint, AddressError> {
-    guard path.hasPrefix("/") else {
-        return .failure(AddressError(text: text, reason: "a unix socket path must be absolute"))
-    }
-    // sockaddr_un.sun_path holds 108 bytes with the terminating NUL.
-    guard path.utf8.count <= 107 else {
-        return .failure(AddressError(text: text, reason: "unix socket path longer than 107 bytes"))
-    }
-    guard !path.utf8.contains(0) else {
-        return .failure(AddressError(text: text, reason: "path contains a NUL byte"))
-    }
-    return .success(.unix(path: path))
-}
-
-private func hostPort(_ rest: String, _ text: String, ipv6: Bool) -> Result<Endpoint, AddressError> {
-    func fail(_ reason: String) -> Result<Endpoint, AddressError> {
-        .failure(AddressError(text: text, reason: reason))
-    }
-    var host: Substring
-    var port: Substring
-    if rest.hasPrefix("[") {
-        guard let close = rest.firstIndex(of: "]") else { return fail("'[' without ']'") }
-        host = rest[rest.index(after: rest.startIndex)..<close]
-        let after = rest[rest.index(after: close)...]
-        guard after.hasPrefix(":") else { return fail("missing :PORT after ']'") }
-        port = after.dropFirst()
+    let b = text.bytes
+    let result: Result<Endpoint, AddressError>
+    if b.first == UInt8(ascii: "/") {
+        result = unixPath(b)
+    } else if let path = b.after("unix://") ?? b.after("unix@") {
+        result = unixPath(path)
+    } else if let rest = b.after("tcp://") ?? b.after("ipv4@") {
+        result = hostPort(rest, ipv6: false)
+    } else if let rest = b.after("ipv6@") {
+        result = hostPort(rest, ipv6: true)
     } else {
-        guard let c = rest.lastIndex(of: ":") else { return fail("missing :PORT") }
-        host = rest[..<c]
-        port = rest[rest.index(after: c)...]
-        if !ipv6 && host.contains(":") {
-            return fail("an IPv6 address needs brackets, e.g. tcp://[::1]:8800")
+        result = reason("unknown scheme (use tcp://HOST:PORT, unix:///PATH, ipv4@HOST:PORT, ipv6@[ADDR]:PORT, unix@/PATH or /PATH)")
+    }
+    return result.mapError { AddressError(text: text, reason: $0.reason) }
+}
+
+/// A failure whose text the caller fills in.
+private func reason(_ r: String) -> Result<Endpoint, AddressError> {
+    .failure(AddressError(text: "", reason: r))
+}
+
+private func unixPath(_ path: [UInt8]) -> Result<Endpoint, AddressError> {
+    guard path.first == UInt8(ascii: "/") else { return reason("a unix socket path must be absolute") }
+    // sockaddr_un.sun_path holds 108 bytes with the terminating NUL.
+    guard path.count <= 107 else { return reason("unix socket path longer than 107 bytes") }
+    guard !path.contains(0) else { return reason("path contains a NUL byte") }
+    return .success(.unix(path: path.string))
+}
+
+private func hostPort(_ rest: [UInt8], ipv6: Bool) -> Result<Endpoint, AddressError> {
+    let host: [UInt8]
+    let port: [UInt8]
+    if rest.first == UInt8(ascii: "[") {
+        guard let close = rest.firstIndex(of: UInt8(ascii: "]")) else { return reason("'[' without ']'") }
+        host = Array(rest[1..<close])
+        guard close + 1 < rest.count, rest[close + 1] == colon else { return reason("missing :PORT after ']'") }
+        port = Array(rest[(close + 2)...])
+    } else {
+        guard let c = rest.lastIndex(of: colon) else { return reason("missing :PORT") }
+        host = Array(rest[..<c])
+        port = Array(rest[(c + 1)...])
+        if !ipv6 && host.contains(colon) {
+            return reason("an IPv6 address needs brackets, e.g. tcp://[::1]:8800")
         }
     }
-    guard !host.isEmpty else { return fail("missing host") }
-    guard !host.contains(where: { $0 == "/" || $0 == "@" || $0.isWhitespace || $0 == "\0" }) else {
-        return fail("invalid host '\(host)'")
+    guard !host.isEmpty else { return reason("missing host") }
+    guard !host.contains(where: { $0 <= 0x20 || $0 == 0x7f || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "@") }) else {
+        return reason("invalid host '\(host.string)'")
     }
-    guard !port.isEmpty else { return fail("missing port") }
-    guard port.count <= 5, port.allSatisfy({ $0.isASCII && $0.isNumber }), let p = Int(port), p >= 1, p <= 65535 else {
-        return fail("port '\(port)' is not a number from 1 to 65535")
-    }
-    return .success(.tcp(host: String(host), port: String(p)))
+    guard !port.isEmpty else { return reason("missing port") }
+    let p = port.isDigits && port.count <= 5 ? port.reduce(0) { $0 * 10 + Int($1 - 0x30) } : 0
+    guard p >= 1 && p <= 65535 else { return reason("port '\(port.string)' is not a number from 1 to 65535") }
+    return .success(.tcp(host: host.string, port: String(p)))
 }

@@ -166,3 +166,47 @@ extension String {
         self = String(decoding: bytes, as: UTF8.self)
     }
 }
+
+// Start-up text (arguments, URLs, supervisord's answer) is parsed as UTF-8 bytes too:
+// String's Character-level operations page in the standard library's Unicode tables,
+// which would double the listener's resident memory.
+
+extension StaticString {
+    var bytes: Bytes { Bytes(start: utf8Start, count: utf8CodeUnitCount) }
+}
+
+extension Array where Element == UInt8 {
+    var string: String { String(decoding: self, as: UTF8.self) }
+
+    func starts(with prefix: StaticString) -> Bool { starts(with: prefix.bytes) }
+
+    /// The bytes after `prefix`, nil when they do not start with it.
+    func after(_ prefix: StaticString) -> [UInt8]? {
+        starts(with: prefix) ? Array(self[prefix.utf8CodeUnitCount...]) : nil
+    }
+
+    /// The first index of `needle` at or after `from`.
+    func index(of needle: [UInt8], from: Int = 0) -> Int? {
+        guard !needle.isEmpty, count >= needle.count else { return nil }
+        var i = from
+        while i + needle.count <= count {
+            if self[i] == needle[0] && self[i..<i + needle.count].elementsEqual(needle) { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    var asciiUppercased: [UInt8] { map { $0 >= 0x61 && $0 <= 0x7a ? $0 - 32 : $0 } }
+    var asciiLowercased: [UInt8] { map { $0 >= 0x41 && $0 <= 0x5a ? $0 + 32 : $0 } }
+
+    /// All ASCII digits (and at least one).
+    var isDigits: Bool { !isEmpty && allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
+
+    func equals(_ s: StaticString) -> Bool { elementsEqual(s.bytes) }
+}
+
+extension String {
+    var bytes: [UInt8] { Array(utf8) }
+
+    func starts(with prefix: StaticString) -> Bool { utf8.starts(with: prefix.bytes) }
+}

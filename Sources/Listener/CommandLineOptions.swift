@@ -85,16 +85,23 @@ func parseCommandLine(_ args: [String], supervisorURL: String? = nil) -> ParsedC
     var i = 0
     var optionsEnded = false
 
-    /// Milliseconds, from seconds that may have a fraction.
+    /// Milliseconds, from seconds that may have a fraction: digits, then '.' and digits.
     func seconds(_ value: String, allowZero: Bool) -> Int? {
-        guard let v = Double(value), v.isFinite, v >= 0, v <= 86400, allowZero || v > 0 else { return nil }
-        return Int((v * 1000).rounded())
+        let b = value.bytes
+        let dot = b.firstIndex(of: UInt8(ascii: ".")) ?? b.count
+        let whole = Array(b[..<dot]), fraction = dot < b.count ? Array(b[(dot + 1)...]) : []
+        guard whole.isDigits || (whole.isEmpty && fraction.isDigits), fraction.isEmpty || fraction.isDigits,
+              whole.count <= 6, dot == b.count || !fraction.isEmpty else { return nil }
+        var ms = whole.reduce(0) { $0 * 10 + Int($1 - 0x30) } * 1000
+        for (k, d) in fraction.prefix(3).enumerated() { ms += Int(d - 0x30) * [100, 10, 1][k] }
+        guard ms <= 86_400_000, allowZero || ms > 0 else { return nil }
+        return ms
     }
 
     while i < args.count {
         var arg = args[i]
         i += 1
-        if optionsEnded || !arg.hasPrefix("--") || arg == "--" {
+        if optionsEnded || !arg.starts(with: "--") || arg == "--" {
             if arg == "--" && !optionsEnded {
                 optionsEnded = true
             } else {
@@ -103,19 +110,22 @@ func parseCommandLine(_ args: [String], supervisorURL: String? = nil) -> ParsedC
             continue
         }
         var inlineValue: String?
-        if let eq = arg.firstIndex(of: "=") {
-            inlineValue = String(arg[arg.index(after: eq)...])
-            arg = String(arg[..<eq])
+        let argBytes = arg.bytes
+        if let eq = argBytes.firstIndex(of: UInt8(ascii: "=")) {
+            inlineValue = Array(argBytes[(eq + 1)...]).string
+            arg = Array(argBytes[..<eq]).string
         }
-        let flags: [String: WritableKeyPath<Options, Bool>] = ["--check": \.check, "--dry-run": \.dryRun]
         switch arg {
         case "--help": return .help
         case "--version": return .version
         case "--quiet", "--verbose", "--check", "--dry-run":
             if inlineValue != nil { return .invalid("\(arg) takes no value") }
-            if let flag = flags[arg] { o[keyPath: flag] = true }
-            if arg == "--quiet" { o.logLevel = .error }
-            if arg == "--verbose" { o.logLevel = .debug }
+            switch arg {
+            case "--quiet": o.logLevel = .error
+            case "--verbose": o.logLevel = .debug
+            case "--check": o.check = true
+            default: o.dryRun = true
+            }
             continue
         case "--socket", "--timeout", "--retry-max", "--resync", "--supervisor", "--on":
             break
@@ -150,7 +160,7 @@ func parseCommandLine(_ args: [String], supervisorURL: String? = nil) -> ParsedC
             if value == "none" {
                 o.supervisor = nil
             } else if case .failure(let e) = SupervisorURL.parse(value) {
-                return .invalid("--supervisor: " + e.message.replacingAll("socket address", with: "supervisord URL"))
+                return .invalid("--supervisor: " + e.urlMessage)
             } else {
                 o.supervisor = value
             }

@@ -151,7 +151,7 @@ final class EventLoop {
         switch SupervisorURL.parse(text) {
         case .success(let u): url = u
         case .failure(let e):
-            log.log(.warning, "start-up sync skipped: \(e.message.replacingAll("socket address", with: "supervisord URL"))")
+            log.log(.warning, "start-up sync skipped: \(e.urlMessage)")
             return
         }
         switch SupervisorSync.fetch(url, display: text, timeoutMs: options.timing.timeoutMs) {
@@ -160,7 +160,7 @@ final class EventLoop {
         case .success(let processes):
             var set = 0
             for p in processes {
-                guard let state = ProcessState.allCases.first(where: { "\($0.name)" == p.state }),
+                guard let state = p.state.bytes.withBytes({ ProcessState(name: $0) }),
                       case .set(let admin) = options.stateTable[state] else { continue }
                 let name = Array(p.name.utf8), group = Array(p.group.utf8)
                 for (m, mapping) in keeper.table.mappings.enumerated()

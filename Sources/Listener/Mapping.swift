@@ -23,8 +23,8 @@ enum AdminState: UInt8, CaseIterable {
         }
     }
 
-    init?(word: String) {
-        guard let s = AdminState.allCases.first(where: { "\($0.word)" == word }) else { return nil }
+    init?(word: [UInt8]) {
+        guard let s = AdminState.allCases.first(where: { word.equals($0.word) }) else { return nil }
         self = s
     }
 
@@ -63,22 +63,21 @@ struct StateTable: Equatable {
 
     /// Applies one `--on STATE=ACTION` override; nil and an error text when invalid.
     mutating func override(_ spec: String) -> String? {
-        let parts = spec.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-        let states = ProcessState.allCases.map { "\($0.name)" }
-        guard parts.count == 2 else {
+        let b = spec.bytes
+        guard let eq = b.firstIndex(of: UInt8(ascii: "=")) else {
             return "--on '\(spec)': expected STATE=ACTION, e.g. STOPPING=maint"
         }
-        let name = parts[0].uppercased()
-        guard let state = ProcessState.allCases.first(where: { "\($0.name)" == name }) else {
-            return "--on '\(spec)': unknown state '\(parts[0])' (one of \(states.joined(separator: ", ")))"
+        let name = Array(b[..<eq]), word = Array(b[(eq + 1)...]).asciiLowercased
+        guard let state = name.asciiUppercased.withBytes({ ProcessState(name: $0) }) else {
+            let states = ProcessState.allCases.map { "\($0.name)" }.joined(separator: ", ")
+            return "--on '\(spec)': unknown state '\(name.string)' (one of \(states))"
         }
-        let word = parts[1].lowercased()
-        if word == "ignore" {
+        if word.equals("ignore") {
             self[state] = .ignore
         } else if let admin = AdminState(word: word) {
             self[state] = .set(admin)
         } else {
-            return "--on '\(spec)': unknown action '\(parts[1])' (one of ready, drain, maint, ignore)"
+            return "--on '\(spec)': unknown action '\(Array(b[(eq + 1)...]).string)' (one of ready, drain, maint, ignore)"
         }
         return nil
     }

@@ -1,6 +1,6 @@
 // Start-up sync: ask supervisord for every process's state over XML-RPC
 // (`supervisor.getAllProcessInfo`, POST /RPC2) so that a listener started while programs
-// run puts HAProxy right at once. Runs once; Strings are fine here.
+// run puts HAProxy right at once. Runs once, on bytes like everything else.
 
 struct SupervisorURL: Equatable {
     var endpoint: Endpoint
@@ -14,44 +14,43 @@ struct SupervisorURL: Equatable {
         func fail(_ reason: String) -> Result<SupervisorURL, AddressError> {
             .failure(AddressError(text: text, reason: reason))
         }
-        if text.hasPrefix("unix://") {
-            let rest = String(text.dropFirst(7))
-            var credentials: String?
-            var path = rest
-            if let at = rest.firstIndex(of: "@"), !rest.hasPrefix("/") {
-                credentials = String(rest[..<at])
-                path = String(rest[rest.index(after: at)...])
-            }
-            switch parseAddress(path) {
+        let b = text.bytes
+        if let rest = b.after("unix://") {
+            switch parseAddress(rest.string) {
             case .success(let e):
-                return .success(SupervisorURL(endpoint: e, hostHeader: "localhost", path: "/RPC2", credentials: credentials))
+                return .success(SupervisorURL(endpoint: e, hostHeader: "localhost", path: "/RPC2", credentials: nil))
             case .failure(let e):
                 return fail(e.reason)
             }
         }
-        guard text.hasPrefix("http://") else {
-            return fail("expected unix:///PATH or http://HOST:PORT")
-        }
-        var rest = Substring(text.dropFirst(7))
+        guard var rest = b.after("http://") else { return fail("expected unix:///PATH or http://HOST:PORT") }
         var path = "/RPC2"
-        if let slash = rest.firstIndex(of: "/") {
-            let p = rest[slash...]
-            if p != "/" { path = p.hasSuffix("/RPC2") ? String(p) : String(p) + (p.hasSuffix("/") ? "RPC2" : "/RPC2") }
-            rest = rest[..<slash]
+        if let slash = rest.firstIndex(of: UInt8(ascii: "/")) {
+            let p = Array(rest[slash...])
+            if p.count > 1 { path = p.string }
+            rest = Array(rest[..<slash])
         }
         var credentials: String?
-        if let at = rest.lastIndex(of: "@") {
-            credentials = String(rest[..<at])
-            rest = rest[rest.index(after: at)...]
+        if let at = rest.lastIndex(of: UInt8(ascii: "@")) {
+            credentials = Array(rest[..<at]).string
+            rest = Array(rest[(at + 1)...])
         }
-        let hostPort = rest.contains(":") && !rest.hasSuffix("]") ? String(rest) : String(rest) + ":80"
-        switch parseAddress("tcp://" + hostPort) {
+        let hasPort = rest.last != UInt8(ascii: "]") && rest.contains(colon)
+        switch parseAddress("tcp://" + rest.string + (hasPort ? "" : ":80")) {
         case .success(let e):
-            return .success(SupervisorURL(endpoint: e, hostHeader: String(rest), path: path, credentials: credentials))
+            return .success(SupervisorURL(endpoint: e, hostHeader: rest.string, path: path, credentials: credentials))
         case .failure(let e):
             return fail(e.reason)
         }
     }
+}
+
+extension AddressError {
+    var urlMessage: String { "invalid supervisord URL '\(text)': \(reason)" }
+}
+
+struct SyncError: Error, Equatable {
+    var message: String
 }
 
 struct ProcessInfo: Equatable {
@@ -68,8 +67,8 @@ enum SupervisorSync {
     static func request(_ url: SupervisorURL) -> [UInt8] {
         var head = "POST \(url.path) HTTP/1.0\r\nHost: \(url.hostHeader)\r\nContent-Type: text/xml\r\n"
         head += "Content-Length: \(body.utf8.count)\r\n"
-        if let c = url.credentials { head += "Authorization: Basic \(base64(Array(c.utf8)))\r\n" }
-        return Array((head + "\r\n" + body).utf8)
+        if let c = url.credentials { head += "Authorization: Basic \(base64(c.bytes))\r\n" }
+        return (head + "\r\n" + body).bytes
     }
 
     /// Every process supervisord knows, or an error text.
@@ -80,68 +79,98 @@ enum SupervisorSync {
             peer.exchange(req, timeoutMs: timeoutMs) { response.append(contentsOf: $0) }
         }
         guard ok else { return .failure(SyncError(message: peer.errorText)) }
-        return parseResponse(String(decoding: response, as: UTF8.self))
+        return parseResponse(response)
     }
 
-    static func parseResponse(_ whole: String) -> Result<[ProcessInfo], SyncError> {
-        let text = whole[...]
-        guard let statusEnd = text.firstIndex(where: { $0.isNewline }) else {
-            return .failure(SyncError(message: "empty answer from supervisord"))
+    static func parseResponse(_ text: String) -> Result<[ProcessInfo], SyncError> {
+        parseResponse(text.bytes)
+    }
+
+    static func parseResponse(_ r: [UInt8]) -> Result<[ProcessInfo], SyncError> {
+        func fail(_ m: String) -> Result<[ProcessInfo], SyncError> { .failure(SyncError(message: m)) }
+        let statusEnd = r.firstIndex(where: { $0 == UInt8(ascii: "\r") || $0 == newline }) ?? r.count
+        guard statusEnd > 0 else { return fail("empty answer from supervisord") }
+        let status = Array(r[..<statusEnd])
+        let words = status.split(separator: space)
+        guard status.starts(with: "HTTP/"), words.count > 1, Array(words[1]).equals("200") else {
+            return fail("supervisord answered '\(status.string)'")
         }
-        let status = text[..<statusEnd]
-        guard status.hasPrefix("HTTP/"), status.split(separator: " ").dropFirst().first == "200" else {
-            return .failure(SyncError(message: "supervisord answered '\(status)'"))
+        guard let bodyStart = r.index(of: "\r\n\r\n".bytes).map({ $0 + 4 }) ?? r.index(of: [newline, newline]).map({ $0 + 2 }) else {
+            return fail("supervisord's answer has no body")
         }
-        guard let bodyStart = text.range(of: "\r\n\r\n")?.upperBound ?? text.range(of: "\n\n")?.upperBound else {
-            return .failure(SyncError(message: "supervisord's answer has no body"))
+        let xml = Array(r[bodyStart...])
+        if xml.index(of: "<fault>".bytes) != nil {
+            return fail("supervisord answered a fault: \(element("string", in: xml) ?? Array(xml.prefix(200)).string)")
         }
-        let xml = text[bodyStart...]
-        if xml.includes("<fault>") {
-            return .failure(SyncError(message: "supervisord answered a fault: \(element("string", in: xml) ?? String(xml.prefix(200)))"))
-        }
-        guard xml.includes("<methodResponse>") else {
-            return .failure(SyncError(message: "not an XML-RPC answer: '\(xml.prefix(200))'"))
+        guard xml.index(of: "<methodResponse>".bytes) != nil else {
+            return fail("not an XML-RPC answer: '\(Array(xml.prefix(200)).string)'")
         }
         var result: [ProcessInfo] = []
-        for part in xml.components(separatedBy: "<struct>").dropFirst() {
-            var fields: [String: String] = [:]
-            for member in part.components(separatedBy: "<member>").dropFirst() {
-                guard let name = element("name", in: member[...]),
-                      let valueXML = rawElement("value", in: member[...]) else { continue }
-                fields[name] = unescape(stripTags(valueXML))
+        for part in xml.pieces(after: "<struct>".bytes) {
+            var name: String?, group: String?, state: String?
+            for member in part.pieces(after: "<member>".bytes) {
+                guard let key = element("name", in: member), let value = rawElement("value", in: member) else { continue }
+                let text = unescape(stripTags(value))
+                switch key {
+                case "name": name = text
+                case "group": group = text
+                case "statename": state = text
+                default: break
+                }
             }
-            if let name = fields["name"], let group = fields["group"], let state = fields["statename"] {
+            if let name, let group, let state {
                 result.append(ProcessInfo(group: group, name: name, state: state))
             }
         }
         return .success(result)
     }
 
-    private static func rawElement(_ tag: String, in s: Substring) -> Substring? {
-        guard let open = s.range(of: "<\(tag)>"), let close = s.range(of: "</\(tag)>", range: open.upperBound..<s.endIndex) else { return nil }
-        return s[open.upperBound..<close.lowerBound]
+    private static func rawElement(_ tag: String, in a: [UInt8]) -> [UInt8]? {
+        guard let open = a.index(of: "<\(tag)>".bytes) else { return nil }
+        let from = open + tag.utf8.count + 2
+        guard let close = a.index(of: "</\(tag)>".bytes, from: from) else { return nil }
+        return Array(a[from..<close])
     }
 
-    private static func element(_ tag: String, in s: Substring) -> String? {
-        rawElement(tag, in: s).map { unescape(String($0)) }
+    private static func element(_ tag: String, in a: [UInt8]) -> String? {
+        rawElement(tag, in: a).map { unescape($0) }
     }
 
-    private static func stripTags(_ s: Substring) -> String {
-        var out = ""
+    private static func stripTags(_ s: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
         var inTag = false
         for c in s {
-            if c == "<" { inTag = true } else if c == ">" { inTag = false } else if !inTag { out.append(c) }
+            if c == UInt8(ascii: "<") { inTag = true } else if c == UInt8(ascii: ">") { inTag = false } else if !inTag { out.append(c) }
         }
-        return out.trimmingSpaces
+        let isSpace = { (c: UInt8) in c == space || c == newline || c == 0x09 || c == 0x0d }
+        guard let first = out.firstIndex(where: { !isSpace($0) }), let last = out.lastIndex(where: { !isSpace($0) }) else { return [] }
+        return Array(out[first...last])
     }
 
-    private static func unescape(_ s: String) -> String {
-        s.replacingAll("&lt;", with: "<").replacingAll("&gt;", with: ">").replacingAll("&quot;", with: "\"")
-            .replacingAll("&apos;", with: "'").replacingAll("&amp;", with: "&")
+    private static let entities: [([UInt8], UInt8)] = [
+        ("&lt;".bytes, UInt8(ascii: "<")), ("&gt;".bytes, UInt8(ascii: ">")), ("&quot;".bytes, UInt8(ascii: "\"")),
+        ("&apos;".bytes, UInt8(ascii: "'")), ("&amp;".bytes, UInt8(ascii: "&")),
+    ]
+
+    private static func unescape(_ s: [UInt8]) -> String {
+        var out: [UInt8] = []
+        var i = 0
+        outer: while i < s.count {
+            if s[i] == UInt8(ascii: "&") {
+                for (e, c) in entities where s[i...].starts(with: e) {
+                    out.append(c)
+                    i += e.count
+                    continue outer
+                }
+            }
+            out.append(s[i])
+            i += 1
+        }
+        return out.string
     }
 
     static func base64(_ bytes: [UInt8]) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".bytes
         var out: [UInt8] = []
         var i = 0
         while i < bytes.count {
@@ -153,47 +182,21 @@ enum SupervisorSync {
             }
             i += 3
         }
-        return String(decoding: out, as: UTF8.self)
+        return out.string
     }
 }
 
-extension String {
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        self[...].components(separatedBy: target).joined(separator: replacement)
-    }
-
-    var trimmingSpaces: String {
-        String(drop(while: { $0.isWhitespace }).reversed().drop(while: { $0.isWhitespace }).reversed())
-    }
-}
-
-struct SyncError: Error, Equatable {
-    var message: String
-}
-
-extension Substring {
-    func range(of needle: String, range: Range<Index>? = nil) -> Range<Index>? {
-        let hay = range.map { self[$0] } ?? self
-        var i = hay.startIndex
-        while i < hay.endIndex {
-            if hay[i...].hasPrefix(needle) {
-                return i..<(hay.index(i, offsetBy: needle.count))
-            }
-            i = hay.index(after: i)
+extension Array where Element == UInt8 {
+    /// The stretches that follow each occurrence of `marker`, each up to the next one.
+    func pieces(after marker: [UInt8]) -> [[UInt8]] {
+        var starts: [Int] = []
+        var i = 0
+        while let at = index(of: marker, from: i) {
+            starts.append(at + marker.count)
+            i = at + marker.count
         }
-        return nil
-    }
-
-    func components(separatedBy separator: String) -> [Substring] {
-        var parts: [Substring] = []
-        var rest = self
-        while let r = rest.range(of: separator) {
-            parts.append(rest[rest.startIndex..<r.lowerBound])
-            rest = rest[r.upperBound...]
+        return starts.enumerated().map { k, s in
+            Array(self[s..<(k + 1 < starts.count ? starts[k + 1] - marker.count : count)])
         }
-        parts.append(rest)
-        return parts
     }
-
-    func includes(_ needle: String) -> Bool { range(of: needle) != nil }
 }

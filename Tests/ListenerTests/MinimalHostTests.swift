@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+
+// Minimal hosts: no allocation per event, a static binary that installs with make,
+// a docker-compose.yml that runs the tested config files.
+
+/// Runs the release build under valgrind for `events` events, each one sending a command to
+/// a real HAProxy, and returns memcheck's allocation count.
+private func allocations(events: Int, haproxy: HAProxy, dir: TempDir) throws -> Int {
+    let vgLog = dir.file("valgrind-\(events).log")
+    let d = try Driver(["--tool=memcheck", "--log-file=\(vgLog)", Paths.releaseBinary, "--verbose", "--resync", "0",
+                        haproxy.unixAddress, "web1:web/web1"], dir: dir, binary: which("valgrind"))
+    try d.expectReady()
+    for i in 0..<events {
+        let r = try d.send(Driver.processState(i % 2 == 0 ? "STOPPED" : "RUNNING", "web1"))
+        if r != "RESULT 2\nOK" { throw TestFailure("event \(i): \(r)") }
+    }
+    d.closeInput()
+    guard d.child.waitExit(60) == 0 else { throw TestFailure("listener under valgrind did not exit 0: \(d.log)") }
+    let sent = d.log.components(separatedBy: "' done").count - 1
+    guard sent == events else { throw TestFailure("\(sent) commands for \(events) events") }
+    let summary = try #require(dir.read("valgrind-\(events).log").split(separator: "\n").first { $0.contains("total heap usage:") })
+    let match = try #require(summary.firstMatch(of: #/usage: ([\d,]+) allocs/#))
+    return Int(match.1.replacingOccurrences(of: ",", with: ""))!
+}
+
+@Suite(.serialized, .timeLimit(.minutes(3))) struct MinimalHost {
+    @Test func noHeapAllocationPerEvent() throws {
+        let dir = TempDir()
+        let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
+        let few = try allocations(events: 200, haproxy: haproxy, dir: dir)
+        let many = try allocations(events: 2000, haproxy: haproxy, dir: dir)
+        print("allocations: \(few) for 200 events, \(many) for 2000 events")
+        #expect(few == many, "allocations grew with events: \(few) for 200, \(many) for 2000")
+    }
+
+    @Test func staticBinaryRunsWithAnEmptyEnvironment() throws {
+        let file = try run(which("file"), [Paths.staticBinary])
+        #expect(file.out.contains("statically linked"), "\(file.out)")
+        let v = try run(Paths.staticBinary, ["--version"], environment: [:])
+        #expect(v.status == 0 && v.out.hasPrefix("supervisor-haproxy "))
+        let size = try FileManager.default.attributesOfItem(atPath: Paths.staticBinary)[.size] as! Int
+        print("static binary: \(size) bytes")
+    }
+
+    @Test func makeInstallAndUninstall() throws {
+        let dest = TempDir()
+        let r = try run(which("make"), ["-C", Paths.root, "--no-print-directory", "install", "PREFIX=/opt/x", "DESTDIR=\(dest.path)"], seconds: 300)
+        #expect(r.status == 0, "\(r.out)\(r.err)")
+        let bin = dest.file("opt/x/bin/supervisor-haproxy"), man = dest.file("opt/x/share/man/man1/supervisor-haproxy.1")
+        #expect(FileManager.default.isExecutableFile(atPath: bin))
+        #expect(FileManager.default.fileExists(atPath: man))
+        #expect(try run(which("file"), [bin]).out.contains("statically linked"))
+        #expect(try run(bin, ["--version"], environment: [:]).status == 0)
+        let u = try run(which("make"), ["-C", Paths.root, "--no-print-directory", "uninstall", "PREFIX=/opt/x", "DESTDIR=\(dest.path)"])
+        #expect(u.status == 0)
+        #expect(!FileManager.default.fileExists(atPath: bin) && !FileManager.default.fileExists(atPath: man))
+        #expect(FileManager.default.fileExists(atPath: dest.file("opt/x/bin")), "directories are left as they were")
+    }
+}

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""make bench: plays supervisord over the eventlistener protocol against the listener and
+against a minimal C floor (bench/floor.c), interleaved, with a real HAProxy over a unix
+socket and over TCP. Prints figures; it never passes or fails on speed.
+
+Latency of one event: from writing the event to reading "RESULT 2\\nOK" and "READY\\n".
+The listener acknowledges an event before applying it, so its figure holds the previous
+event's exchange with HAProxy; the floor's holds its own. In a stream of events both are
+one protocol round trip plus one HAProxy exchange per event."""
+import argparse, os, platform, shutil, socket, statistics, subprocess, sys, tempfile, time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ACK = b"RESULT 2\nOKREADY\n"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_haproxy(run):
+    env = dict(os.environ)
+    tcp = free_port()
+    env.update(SH_STATS_TCP=f"ipv4@127.0.0.1:{tcp}", SH_STATS_UNIX=f"{run}/admin.sock",
+               SH_STATS_USER=f"{run}/user.sock", SH_FRONTEND=f"127.0.0.1:{free_port()}",
+               SH_APP_HOST="127.0.0.1", SH_WEB1_PORT=str(free_port()), SH_WEB2_PORT=str(free_port()),
+               SH_API_PORT_BASE="40000", SH_API_PORT_1="40001")
+    p = subprocess.Popen(["haproxy", "-db", "-f", f"{TOP}/examples/haproxy.cfg"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if os.path.exists(f"{run}/admin.sock"):
+            break
+        time.sleep(0.05)
+    time.sleep(0.1)
+    return p, tcp
+
+
+def read_exactly(fd, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            raise RuntimeError(f"closed after {buf!r}")
+        buf += chunk
+    return buf
+
+
+def event(i):
+    state = b"STOPPED" if i % 2 == 0 else b"RUNNING"
+    payload = b"processname:web1 groupname:web1 from_state:STARTING pid:4242"
+    return (b"ver:3.0 server:supervisor serial:%d pool:haproxy poolserial:%d eventname:PROCESS_STATE_%s len:%d\n"
+            % (i, i, state, len(payload)) + payload)
+
+
+def run_events(cmd, n):
+    """Per-event latencies (ns) and the peak RSS (kB) after n events."""
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+    fin, fout = p.stdin.fileno(), p.stdout.fileno()
+    assert read_exactly(fout, 6) == b"READY\n"
+    events = [event(i) for i in range(n)]
+    lat = []
+    for ev in events:
+        t = time.perf_counter_ns()
+        os.write(fin, ev)
+        if read_exactly(fout, len(ACK)) != ACK:
+            raise RuntimeError("bad acknowledgement")
+        lat.append(time.perf_counter_ns() - t)
+    with open(f"/proc/{p.pid}/status") as f:
+        hwm = next(int(l.split()[1]) for l in f if l.startswith("VmHWM"))
+    p.stdin.close()
+    p.wait()
+    return lat, hwm
+
+
+def time_to_ready(cmd, runs):
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter_ns()
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             bufsize=0, env={})
+        read_exactly(p.stdout.fileno(), 6)
+        times.append(time.perf_counter_ns() - t)
+        p.stdin.close()
+        p.wait()
+    return statistics.median(times) / 1e6
+
+
+def pct(values, q):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--listener", required=True)
+    ap.add_argument("--floor", required=True)
+    ap.add_argument("--static", help="the static build: its RSS, start-up time and size are the deployed figures")
+    ap.add_argument("--print", help="a static Swift binary that only prints READY: the Swift floor")
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--events", type=int, default=500, help="events per run; runs alternate floor and listener")
+    a = ap.parse_args()
+    run = tempfile.mkdtemp(prefix="sh-bench-")
+    haproxy, tcp = start_haproxy(run)
+    try:
+        transports = {
+            "unix": ([a.listener, "--resync", "0", f"unix://{run}/admin.sock", "web1:web/web1"],
+                     [a.floor, f"unix:{run}/admin.sock", "web/web1"]),
+            "tcp": ([a.listener, "--resync", "0", f"tcp://127.0.0.1:{tcp}", "web1:web/web1"],
+                    [a.floor, f"tcp:127.0.0.1:{tcp}", "web/web1"]),
+        }
+        results = {(t, w): [] for t in transports for w in ("listener", "floor")}
+        for r in range(a.rounds):
+            for t, (listener, floor) in transports.items():
+                order = [("floor", floor), ("listener", listener)]
+                if r % 2:
+                    order.reverse()
+                for who, cmd in order:
+                    results[(t, who)] += run_events(cmd, a.events)[0]
+        _, rss = run_events(transports["unix"][0], 3000)
+        static_rss = None
+        if a.static and os.path.exists(a.static):
+            _, static_rss = run_events([a.static] + transports["unix"][0][1:], 3000)
+        _, floor_rss = run_events(transports["unix"][1], 3000)
+        static = a.static if a.static and os.path.exists(a.static) else None
+        ready = time_to_ready((static or a.listener, f"unix://{run}/admin.sock", "web1:web/web1"), 100)
+        floor_ready = time_to_ready((a.floor, f"unix:{run}/admin.sock", "web/web1"), 100)
+        size = os.path.getsize(static) if static else None
+        print_ready = print_rss = None
+        if a.print:
+            print_ready = time_to_ready([a.print], 100)
+            p = subprocess.Popen([a.print], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+            read_exactly(p.stdout.fileno(), 6)
+            with open(f"/proc/{p.pid}/status") as f:
+                print_rss = next(int(l.split()[1]) for l in f if l.startswith("VmHWM"))
+            p.stdin.close()
+            p.wait()
+    finally:
+        haproxy.terminate()
+        haproxy.wait()
+        shutil.rmtree(run, ignore_errors=True)
+
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    hv = subprocess.run(["haproxy", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    print(f"machine: {os.cpu_count()} cores, {cpu}, Linux {platform.release()}; {hv}")
+    print(f"events: {a.rounds} rounds x {a.events} events per run, floor and listener interleaved\n")
+    print(f"{'':24} {'p50 us':>8} {'p99 us':>8} {'events/s':>9} {'p50 vs floor':>13}")
+    for t in transports:
+        floor_p50 = pct(results[(t, 'floor')], 0.5)
+        for who in ("floor", "listener"):
+            lat = results[(t, who)]
+            p50, p99 = pct(lat, 0.5), pct(lat, 0.99)
+            eps = len(lat) / (sum(lat) / 1e9)
+            print(f"{who + ' over ' + t:24} {p50 / 1e3:8.1f} {p99 / 1e3:8.1f} {eps:9.0f} {p50 / floor_p50:12.2f}x")
+    print()
+    if static_rss:
+        print(f"peak RSS after 3,000 events: listener {static_rss / 1024:.2f} MB static ({rss / 1024:.2f} MB dynamically linked), floor {floor_rss / 1024:.2f} MB")
+    else:
+        print(f"peak RSS after 3,000 events: listener {rss / 1024:.2f} MB, floor {floor_rss / 1024:.2f} MB")
+    print(f"exec to first READY (median of 100): listener {ready:.2f} ms{' (static)' if static else ''}, floor {floor_ready:.2f} ms")
+    if print_rss:
+        print(f"static Swift print binary: peak RSS {print_rss / 1024:.2f} MB, exec to READY {print_ready:.2f} ms")
+    if size:
+        print(f"static binary: {size / 1e6:.2f} MB ({size} bytes)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
