@@ -210,3 +210,16 @@ extension String {
 
     func starts(with prefix: StaticString) -> Bool { utf8.starts(with: prefix.bytes) }
 }
+
+extension StaticString {
+    func withBytes<R>(_ body: (Bytes) -> R) -> R {
+        body(Bytes(start: utf8Start, count: utf8CodeUnitCount))
+    }
+}
+
+extension FixedBuffer {
+    func append(_ s: String) {
+        var s = s
+        s.withUTF8 { append($0) }
+    }
+}

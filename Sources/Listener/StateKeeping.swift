@@ -280,16 +280,3 @@ final class StateKeeper {
             .joined(separator: ", ")
     }
 }
-
-extension StaticString {
-    func withBytes<R>(_ body: (Bytes) -> R) -> R {
-        body(Bytes(start: utf8Start, count: utf8CodeUnitCount))
-    }
-}
-
-extension FixedBuffer {
-    func append(_ s: String) {
-        var s = s
-        s.withUTF8 { append($0) }
-    }
-}

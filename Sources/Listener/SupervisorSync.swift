@@ -2,53 +2,6 @@
 // (`supervisor.getAllProcessInfo`, POST /RPC2) so that a listener started while programs
 // run puts HAProxy right at once. Runs once, on bytes like everything else.
 
-struct SupervisorURL: Equatable {
-    var endpoint: Endpoint
-    var hostHeader: String
-    var path: String
-    /// "user:password", when the URL carries credentials.
-    var credentials: String?
-
-    /// `unix:///path/to/supervisor.sock` or `http://[user:password@]host:port[/path]`.
-    static func parse(_ text: String) -> Result<SupervisorURL, AddressError> {
-        func fail(_ reason: String) -> Result<SupervisorURL, AddressError> {
-            .failure(AddressError(text: text, reason: reason))
-        }
-        let b = text.bytes
-        if let rest = b.after("unix://") {
-            switch parseAddress(rest.string) {
-            case .success(let e):
-                return .success(SupervisorURL(endpoint: e, hostHeader: "localhost", path: "/RPC2", credentials: nil))
-            case .failure(let e):
-                return fail(e.reason)
-            }
-        }
-        guard var rest = b.after("http://") else { return fail("expected unix:///PATH or http://HOST:PORT") }
-        var path = "/RPC2"
-        if let slash = rest.firstIndex(of: UInt8(ascii: "/")) {
-            let p = Array(rest[slash...])
-            if p.count > 1 { path = p.string }
-            rest = Array(rest[..<slash])
-        }
-        var credentials: String?
-        if let at = rest.lastIndex(of: UInt8(ascii: "@")) {
-            credentials = Array(rest[..<at]).string
-            rest = Array(rest[(at + 1)...])
-        }
-        let hasPort = rest.last != UInt8(ascii: "]") && rest.contains(colon)
-        switch parseAddress("tcp://" + rest.string + (hasPort ? "" : ":80")) {
-        case .success(let e):
-            return .success(SupervisorURL(endpoint: e, hostHeader: rest.string, path: path, credentials: credentials))
-        case .failure(let e):
-            return fail(e.reason)
-        }
-    }
-}
-
-extension AddressError {
-    var urlMessage: String { "invalid supervisord URL '\(text)': \(reason)" }
-}
-
 struct SyncError: Error, Equatable {
     var message: String
 }
