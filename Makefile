@@ -28,6 +28,7 @@ test: deps
 	swift build
 	swift build -c release
 	$(MAKE) static
+	scripts/fuzz 5
 	SH_STATIC_BINARY=$(STATIC) swift test --no-parallel; status=$$?; scripts/kill-strays; exit $$status
 
 demo: release

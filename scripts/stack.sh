@@ -51,7 +51,8 @@ stack_start() {
 ctl() { supervisorctl -c "$TOP/examples/supervisord.conf" "$@"; }
 
 stack_stop() {
-    [ -n "${SUPERVISORD_PID:-}" ] && kill "$SUPERVISORD_PID" 2>/dev/null && wait "$SUPERVISORD_PID" 2>/dev/null
-    [ -n "${HAPROXY_PID:-}" ] && kill "$HAPROXY_PID" 2>/dev/null && wait "$HAPROXY_PID" 2>/dev/null
+    # Their exit statuses (143 after SIGTERM) are not the demo's.
+    if [ -n "${SUPERVISORD_PID:-}" ]; then kill "$SUPERVISORD_PID" 2>/dev/null; wait "$SUPERVISORD_PID" 2>/dev/null || true; fi
+    if [ -n "${HAPROXY_PID:-}" ]; then kill "$HAPROXY_PID" 2>/dev/null; wait "$HAPROXY_PID" 2>/dev/null || true; fi
     return 0
 }
