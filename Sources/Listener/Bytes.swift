@@ -117,13 +117,6 @@ final class FixedBuffer {
         }
     }
 
-    /// A NUL-terminated C string, for the shim; cut where needed to fit.
-    func appendCString(_ p: UnsafePointer<CChar>) {
-        p.withMemoryRebound(to: UInt8.self, capacity: 1) { u in
-            append(Bytes(start: u, count: strlen(p)))
-        }
-    }
-
     func append(decimal value: Int) {
         var v = value
         if v < 0 {
@@ -159,9 +152,6 @@ final class FixedBuffer {
 }
 
 extension String {
-    /// The string's UTF-8 bytes, for start-up data kept for the life of the process.
-    var byteArray: [UInt8] { Array(utf8) }
-
     init(bytes: Bytes) {
         self = String(decoding: bytes, as: UTF8.self)
     }

@@ -30,9 +30,9 @@ final class EventLoop {
         while true {
             switch reader.next() {
             case .event:
+                // Acknowledged before it is applied: applying is this listener's job.
                 handleEvent()
                 guard send(okThenReady) else { return 1 }
-                keeper.runDue(now: shim_now_ms())
                 continue
             case .malformed(let problem):
                 if let l = log.begin(.error) {
@@ -47,6 +47,7 @@ final class EventLoop {
             case .needMore:
                 break
             }
+            // Every buffered event is recorded; now send, retry, resync as due.
             keeper.runDue(now: shim_now_ms())
             let wait = keeper.msUntilDue(now: shim_now_ms())
             if shim_wait_readable(input, Int32(wait)) != 1 { continue }

@@ -124,6 +124,10 @@ struct Mapping: Equatable {
             if part.isEmpty {
                 return .failure(MappingError(text: text, reason: "\(what) is empty"))
             }
+            // So that every command fits the listener's fixed request buffer.
+            if part.count > 255 {
+                return .failure(MappingError(text: text, reason: "\(what) longer than 255 bytes"))
+            }
             // These would split or end a command on HAProxy's CLI, or a token in supervisord's.
             if part.contains(where: { $0 <= 0x20 || $0 == 0x7f || $0 == UInt8(ascii: ";") }) {
                 return .failure(MappingError(text: text, reason: "\(what) contains a space, ';' or control character"))
@@ -169,14 +173,5 @@ struct MappingTable {
                 targets.append(m.target)
             }
         }
-    }
-
-    /// The target index for a backend/server pair, if mapped.
-    func target(backend: Bytes, server: Bytes) -> Int? {
-        for (i, t) in targets.enumerated()
-        where t.backend.withBytes({ backend.equals($0) }) && t.server.withBytes({ server.equals($0) }) {
-            return i
-        }
-        return nil
     }
 }

@@ -47,6 +47,13 @@ private func parsed(_ s: String) throws -> (program: String, group: String?, pro
         #expect(e.message.contains(text))
     }
 
+    @Test func namesAreBounded() throws {
+        let long = String(repeating: "s", count: 256)
+        guard case .failure(let e) = Mapping.parse("p:be/" + long) else { Issue.record("accepted"); return }
+        #expect(e.reason == "SERVER longer than 255 bytes")
+        #expect(try parsed("p:be/" + long.dropLast()).target.hasSuffix("/" + long.dropLast()))
+    }
+
     @Test func oneProgramOnSeveralServersKeepsAll() throws {
         let table = MappingTable(try ["web1:web/web1", "web1:static/web1", "web2:web/web2", "other:web/web1"].map { try Mapping.parse($0).get() })
         #expect(table.targets.map(\.name) == ["web/web1", "static/web1", "web/web2"])
