@@ -12,6 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The one place EINTR is handled: the call is made again (a poll with the time left). */
+#define RETRY_EINTR(r, call) do { (r) = (call); } while ((r) < 0 && errno == EINTR)
+
 static void shim_err(char *err, size_t errlen, const char *call, const char *name,
                      const char *reason) {
     if (err && errlen) snprintf(err, errlen, "%s %s: %s", call, name, reason);
@@ -30,17 +33,13 @@ static int remaining_ms(int64_t deadline) {
     return left > 0x7fffffff ? 0x7fffffff : (int)left;
 }
 
-/* The one place EINTR is retried: poll until fd is ready for events or the
- * deadline passes. 1 ready, 0 timeout, -1 error (errno set). */
+/* Polls until fd is ready for events or the deadline passes: 1 ready, 0 timeout,
+ * -1 error (errno set). */
 static int wait_fd(int fd, short events, int64_t deadline) {
     struct pollfd p = {.fd = fd, .events = events};
-    for (;;) {
-        int r = poll(&p, 1, remaining_ms(deadline));
-        if (r > 0) return 1;
-        if (r == 0) return 0;
-        if (errno != EINTR) return -1;
-        if (deadline >= 0 && remaining_ms(deadline) == 0) return 0;
-    }
+    int r;
+    RETRY_EINTR(r, poll(&p, 1, remaining_ms(deadline)));
+    return r > 0 ? 1 : r;
 }
 
 int shim_resolve_tcp(const char *host, const char *port, shim_addr *out,
@@ -105,22 +104,21 @@ int shim_write_all(int fd, const void *buf, size_t len, int64_t deadline,
                    const char *name, char *err, size_t errlen) {
     const char *p = buf;
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n;
+        RETRY_EINTR(n, write(fd, p, len));
         if (n > 0) {
             p += n;
             len -= (size_t)n;
             continue;
         }
-        if (n < 0 && errno != EINTR && errno != EAGAIN) {
+        if (n < 0 && errno != EAGAIN) {
             shim_err(err, errlen, "write", name, strerror(errno));
             return -1;
         }
-        if (n < 0 && errno == EAGAIN) {
-            int r = wait_fd(fd, POLLOUT, deadline);
-            if (r <= 0) {
-                shim_err(err, errlen, "write", name, r == 0 ? "timed out" : strerror(errno));
-                return -1;
-            }
+        int r = wait_fd(fd, POLLOUT, deadline);
+        if (r <= 0) {
+            shim_err(err, errlen, "write", name, r == 0 ? "timed out" : strerror(errno));
+            return -1;
         }
     }
     return 0;
@@ -129,9 +127,9 @@ int shim_write_all(int fd, const void *buf, size_t len, int64_t deadline,
 ssize_t shim_read(int fd, void *buf, size_t cap, int64_t deadline,
                   const char *name, char *err, size_t errlen) {
     for (;;) {
-        ssize_t n = read(fd, buf, cap);
+        ssize_t n;
+        RETRY_EINTR(n, read(fd, buf, cap));
         if (n >= 0) return n;
-        if (errno == EINTR) continue;
         if (errno != EAGAIN) {
             shim_err(err, errlen, "read", name, strerror(errno));
             return -1;
@@ -145,10 +143,8 @@ ssize_t shim_read(int fd, void *buf, size_t cap, int64_t deadline,
 }
 
 int shim_wait_readable(int fd, int timeout_ms) {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    int r = poll(&p, 1, timeout_ms);
-    if (r < 0 && errno == EINTR) return 0;
-    return r > 0 ? 1 : r;
+    int64_t deadline = timeout_ms < 0 ? -1 : shim_now_ms() + timeout_ms;
+    return wait_fd(fd, POLLIN, deadline);
 }
 
 void shim_setup_signals(void) {

@@ -34,7 +34,7 @@ int shim_write_all(int fd, const void *buf, size_t len, int64_t deadline,
 ssize_t shim_read(int fd, void *buf, size_t cap, int64_t deadline,
                   const char *name, char *err, size_t errlen);
 
-/* Waits until fd is readable: 1 readable (or hung up), 0 timeout or signal, -1 error.
+/* Waits until fd is readable: 1 readable (or hung up), 0 timeout, -1 error.
  * timeout_ms < 0 waits forever. */
 int shim_wait_readable(int fd, int timeout_ms);
 
