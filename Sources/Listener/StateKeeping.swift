@@ -123,6 +123,8 @@ final class StateKeeper {
             }
             for t in i.pending.indices { i.pending[t] = false }
             i.failures = 0
+            // Nor is a failed read: the next one is the next periodic resync.
+            i.resyncAt = timing.resyncMs > 0 ? now + Int64(timing.resyncMs) : Int64.max
             return
         }
         let shift = min(i.failures - 1, 20)

@@ -45,11 +45,17 @@ private func cpuTicks(_ pid: pid_t) -> Int {
 
     @Test func retriesOffDropsTheChangeAndSaysSo() throws {
         let dir = TempDir()
-        let d = try Driver(["--retry-max", "0", "--resync", "0", "unix://" + dir.file("none.sock"), "web1:web/web1"], dir: dir)
+        let d = try Driver(["--retry-max", "0", "unix://" + dir.file("none.sock"), "web1:web/web1"], dir: dir)
         defer { d.child.stop() }
         try d.expectReady()
         #expect(try d.send(Driver.processState("STOPPED", "web1")) == "RESULT 2\nOK")
         #expect(waitUntil(5) { d.log.contains("not retried (--retry-max 0), 1 change(s) dropped") }, "\(d.log)")
+        // And it does not spin on the socket instead.
+        let before = cpuTicks(d.child.pid)
+        sleep(2)
+        let used = cpuTicks(d.child.pid) - before
+        #expect(used >= 0 && used < 20, "CPU ticks over 2 s with retries off: \(used)")
+        #expect(d.log.components(separatedBy: "No such file or directory").count - 1 <= 2, "\(d.log)")
     }
 
     @Test func noSuchServerIsAConfigurationErrorNotRetried() throws {
