@@ -38,9 +38,12 @@ final class EventLoop {
                 if let l = log.begin(.error) {
                     l.append("protocol error from supervisord: ")
                     l.append(problem.text)
-                    l.append(": '")
-                    l.append(reader.header.bytes.slice(0..<min(reader.header.count, 200)))
-                    l.append("'; exiting so that supervisord restarts the listener")
+                    if problem != .tooLong {
+                        l.append(": '")
+                        l.append(reader.header.bytes.slice(0..<min(reader.header.count, 200)))
+                        l.append("'")
+                    }
+                    l.append("; exiting so that supervisord restarts the listener")
                     log.end()
                 }
                 return 1
@@ -50,7 +53,12 @@ final class EventLoop {
             // Every buffered event is recorded; now send, retry, resync as due.
             keeper.runDue(now: shim_now_ms())
             let wait = keeper.msUntilDue(now: shim_now_ms())
-            if shim_wait_readable(input, Int32(wait)) != 1 { continue }
+            let ready = shim_wait_readable(input, Int32(wait))
+            if ready < 0 {
+                log.log(.error, "poll stdin: \(String(cString: strerror(errno))); exiting")
+                return 1
+            }
+            if ready == 0 { continue }
             let n = reader.fill { buffer, capacity in
                 ioError.withCString { e, len in shim_read(input, buffer, capacity, -1, "stdin", e, len) }
             }
