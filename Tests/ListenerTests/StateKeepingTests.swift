@@ -154,6 +154,27 @@ private func cpuTicks(_ pid: pid_t) -> Int {
         #expect(d.child.running)
     }
 
+    @Test func aRealHAProxyStoppedThenKilledMidAnswer() throws {
+        let dir = TempDir()
+        let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
+        let d = try Driver(["--timeout", "3", "--resync", "0", "--retry-max", "1", haproxy.unixAddress, "web1:web/web1"], dir: dir)
+        defer { d.child.stop() }
+        try d.expectReady()
+        #expect(try d.send("TICK_5", "when:1") == "RESULT 2\nOK") // the start-up read is done
+        // Stopped, HAProxy still accepts connections (the kernel queues them) and never answers.
+        let pid = try #require(haproxy.child?.pid)
+        kill(pid, SIGSTOP)
+        let start = Date()
+        #expect(try d.send(Driver.processState("STOPPED", "web1")) == "RESULT 2\nOK")
+        #expect(-start.timeIntervalSinceNow < 3, "acknowledged before it is applied")
+        usleep(500_000) // the listener has sent its command and waits for the answer
+        haproxy.kill9()
+        #expect(waitUntil(5) { d.log.contains("answer cut short") || d.log.contains("Connection reset by peer") }, "\(d.log)")
+        #expect(!d.log.contains("timed out"), "killed mid-answer, not timed out: \(d.log)")
+        try haproxy.start()
+        #expect(haproxy.waitFor(["web/web1"], "maint", seconds: 10), "\(d.log)")
+    }
+
     @Test func aSocketBelowLevelAdminIsReportedWithHAProxysWords() throws {
         let dir = TempDir()
         let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
