@@ -8,12 +8,22 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 /* The one place EINTR is handled: the call is made again (a poll with the time left). */
 #define RETRY_EINTR(r, call) do { (r) = (call); } while ((r) < 0 && errno == EINTR)
+
+_Static_assert(sizeof(((shim_addr *)0)->storage) >= sizeof(struct sockaddr_storage),
+               "shim_addr holds a sockaddr_storage");
+
+#define SA(a) ((struct sockaddr_storage *)(void *)(a)->storage)
+
+int shim_addr_family(const shim_addr *a) {
+    return SA(a)->ss_family;
+}
 
 static void shim_err(char *err, size_t errlen, const char *call, const char *name,
                      const char *reason) {
@@ -54,14 +64,14 @@ int shim_resolve_tcp(const char *host, const char *port, shim_addr *out,
                  rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
         return -1;
     }
-    memcpy(&out->addr, res->ai_addr, res->ai_addrlen);
+    memcpy(SA(out), res->ai_addr, res->ai_addrlen);
     out->len = res->ai_addrlen;
     freeaddrinfo(res);
     return 0;
 }
 
 int shim_resolve_unix(const char *path, shim_addr *out, char *err, size_t errlen) {
-    struct sockaddr_un *sun = (struct sockaddr_un *)&out->addr;
+    struct sockaddr_un *sun = (struct sockaddr_un *)SA(out);
     size_t n = strlen(path);
     if (n == 0 || n >= sizeof sun->sun_path) {
         shim_err(err, errlen, "socket", path, "path empty or too long for a unix socket");
@@ -70,18 +80,18 @@ int shim_resolve_unix(const char *path, shim_addr *out, char *err, size_t errlen
     memset(sun, 0, sizeof *sun);
     sun->sun_family = AF_UNIX;
     memcpy(sun->sun_path, path, n);
-    out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    out->len = (unsigned int)(offsetof(struct sockaddr_un, sun_path) + n + 1);
     return 0;
 }
 
 int shim_connect(const shim_addr *a, int64_t deadline, const char *name,
                  char *err, size_t errlen) {
-    int fd = socket(a->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(SA(a)->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         shim_err(err, errlen, "socket", name, strerror(errno));
         return -1;
     }
-    if (connect(fd, (const struct sockaddr *)&a->addr, a->len) == 0) return fd;
+    if (connect(fd, (const struct sockaddr *)SA(a), (socklen_t)a->len) == 0) return fd;
     /* EINTR on a non-blocking connect leaves it in progress, like EINPROGRESS.
      * A unix socket with a full backlog answers EAGAIN: wait as for TCP. */
     if (errno != EINPROGRESS && errno != EINTR && errno != EAGAIN) {

@@ -4,14 +4,17 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <sys/socket.h>
 
 /* A resolved stats-socket or supervisord address, kept by the caller so that
- * steady-state connects never resolve (getaddrinfo allocates). */
+ * steady-state connects never resolve (getaddrinfo allocates). Opaque: a sockaddr_storage
+ * inside, kept out of this header so that importing it re-exports no socket API. */
 typedef struct {
-    struct sockaddr_storage addr;
-    socklen_t len;
+    _Alignas(8) unsigned char storage[128];
+    unsigned int len;
 } shim_addr;
+
+/* AF_INET, AF_INET6 or AF_UNIX. */
+int shim_addr_family(const shim_addr *a);
 
 /* Milliseconds on the monotonic clock. Deadlines below are absolute values of it;
  * a deadline < 0 means "no deadline". */

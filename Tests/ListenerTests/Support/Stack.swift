@@ -274,5 +274,6 @@ final class Driver {
         return result
     }
 
+    @discardableResult
     func send(_ e: (String, String)) throws -> String { try send(e.0, e.1) }
 }
