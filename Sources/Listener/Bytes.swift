@@ -108,6 +108,11 @@ final class FixedBuffer {
         a.withBytes { append($0) }
     }
 
+    func append(_ s: String) {
+        var s = s
+        s.withUTF8 { append($0) }
+    }
+
     func append(byte: UInt8) {
         if count < capacity {
             base[count] = byte
@@ -118,29 +123,13 @@ final class FixedBuffer {
     }
 
     func append(decimal value: Int) {
-        var v = value
-        if v < 0 {
-            append(byte: UInt8(ascii: "-"))
-            v = -v
-        }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        let n = withUnsafeMutableBytes(of: &digits) { d -> Int in
-            var i = 0
-            repeat {
-                d[i] = UInt8(0x30 + v % 10)
-                v /= 10
-                i += 1
-            } while v > 0
-            return i
-        }
-        withUnsafeBytes(of: &digits) { d in
-            var i = n - 1
-            while i >= 0 {
-                append(byte: d[i])
-                i -= 1
-            }
+        if value < 0 { append(byte: UInt8(ascii: "-")) }
+        let v = value.magnitude
+        var divisor: UInt = 1
+        while divisor <= v / 10 { divisor *= 10 }
+        while divisor > 0 {
+            append(byte: UInt8(0x30 + v / divisor % 10))
+            divisor /= 10
         }
     }
 
@@ -148,12 +137,6 @@ final class FixedBuffer {
     func append(twoDigits v: Int) {
         append(byte: UInt8(0x30 + (v / 10) % 10))
         append(byte: UInt8(0x30 + v % 10))
-    }
-}
-
-extension String {
-    init(bytes: Bytes) {
-        self = String(decoding: bytes, as: UTF8.self)
     }
 }
 
@@ -196,20 +179,11 @@ extension Array where Element == UInt8 {
 }
 
 extension String {
+    init(bytes: Bytes) {
+        self = String(decoding: bytes, as: UTF8.self)
+    }
+
     var bytes: [UInt8] { Array(utf8) }
 
     func starts(with prefix: StaticString) -> Bool { utf8.starts(with: prefix.bytes) }
-}
-
-extension StaticString {
-    func withBytes<R>(_ body: (Bytes) -> R) -> R {
-        body(Bytes(start: utf8Start, count: utf8CodeUnitCount))
-    }
-}
-
-extension FixedBuffer {
-    func append(_ s: String) {
-        var s = s
-        s.withUTF8 { append($0) }
-    }
 }

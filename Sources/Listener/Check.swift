@@ -13,7 +13,7 @@ func opStateWord(_ op: Int) -> String {
     }
 }
 
-func runCheck(_ options: Options, log: Logger) -> Int32 {
+func runCheck(_ options: Options) -> Int32 {
     let quiet = Logger(threshold: .error)
     let peers = options.sockets.map { Peer(display: $0.text, endpoint: $0.endpoint) }
     let keeper = StateKeeper(table: MappingTable(options.mappings), peers: peers,
@@ -29,7 +29,7 @@ func runCheck(_ options: Options, log: Logger) -> Int32 {
         }
         for (m, mapping) in table.mappings.enumerated() {
             let t = table.targetOf[m]
-            let name = "\(String(decoding: mapping.program, as: UTF8.self)):\(table.targets[t].name)"
+            let name = mapping.text
             switch i.presence[t] {
             case .present:
                 let admin = AdminState(adminBits: i.adminBits[t])

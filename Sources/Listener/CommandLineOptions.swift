@@ -76,8 +76,8 @@ enum ParsedCommandLine: Equatable {
     case invalid(String)
 }
 
-/// Parses the arguments after the program name. `environment` supplies
-/// SUPERVISOR_SERVER_URL.
+/// Parses the arguments after the program name; `supervisorURL` is $SUPERVISOR_SERVER_URL,
+/// the default for --supervisor.
 func parseCommandLine(_ args: [String], supervisorURL: String? = nil) -> ParsedCommandLine {
     var o = Options()
     o.supervisor = supervisorURL

@@ -104,14 +104,13 @@ final class EventLoop {
         let table = keeper.table
         let action = options.stateTable[state]
         var matched = false
-        for (m, mapping) in table.mappings.enumerated()
-        where mapping.matches(process: event.processName, group: event.groupName) {
+        table.forEachMatch(process: event.processName, group: event.groupName) { m in
             matched = true
             guard case .set(let admin) = action else {
-                logEvent(.debug, name, event, mapping, nil)
-                continue
+                logEvent(.debug, name, event, table.mappings[m], nil)
+                return
             }
-            logEvent(.info, name, event, mapping, admin)
+            logEvent(.info, name, event, table.mappings[m], admin)
             keeper.record(target: table.targetOf[m], state: admin)
         }
         if !matched, let l = log.begin(.debug) {
@@ -171,11 +170,14 @@ final class EventLoop {
             for p in processes {
                 guard let state = p.state.bytes.withBytes({ ProcessState(name: $0) }),
                       case .set(let admin) = options.stateTable[state] else { continue }
-                let name = Array(p.name.utf8), group = Array(p.group.utf8)
-                for (m, mapping) in keeper.table.mappings.enumerated()
-                where name.withBytes({ n in group.withBytes { g in mapping.matches(process: n, group: g) } }) {
-                    keeper.record(target: keeper.table.targetOf[m], state: admin)
-                    set += 1
+                let table = keeper.table
+                p.name.bytes.withBytes { name in
+                    p.group.bytes.withBytes { group in
+                        table.forEachMatch(process: name, group: group) { m in
+                            keeper.record(target: table.targetOf[m], state: admin)
+                            set += 1
+                        }
+                    }
                 }
             }
             log.log(.info, "start-up sync: supervisord reports \(processes.count) process(es); \(set) mapped server state(s) taken from them")

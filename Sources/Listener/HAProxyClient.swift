@@ -6,7 +6,7 @@ import Glibc
 final class Peer {
     let display: String
     let endpoint: Endpoint
-    private let cName: [CChar]
+    private let cName: UnsafeMutablePointer<CChar>
     private var address = shim_addr()
     private var resolved = false
     /// The last failure, as the shim wrote it: "connect tcp://127.0.0.1:8800: Connection refused".
@@ -16,10 +16,25 @@ final class Peer {
     init(display: String, endpoint: Endpoint) {
         self.display = display
         self.endpoint = endpoint
-        cName = Array(display.utf8CString)
+        cName = strdup(display)
     }
 
+    deinit { free(cName) }
+
     var errorText: String { String(bytes: error.bytes) }
+
+    /// Records a failure found in what the peer answered: "DISPLAY: reason 'quoted'".
+    func fail(_ reason: StaticString, quoting: Bytes? = nil) {
+        error.clear()
+        error.append(display)
+        error.append(": ")
+        error.append(reason)
+        if let quoting {
+            error.append(" '")
+            error.append(quoting)
+            error.append("'")
+        }
+    }
 
     /// One exchange: connect, send `request`, hand every chunk of the answer to `consume`
     /// until the peer closes. All of it within `timeoutMs`. False on any failure, with
@@ -29,17 +44,13 @@ final class Peer {
         let fd = connect(deadline: deadline)
         if fd < 0 { return false }
         defer { close(fd) }
-        let sent = cName.withUnsafeBufferPointer { name in
-            error.withCString { e, n in
-                shim_write_all(fd, request.baseAddress, request.count, deadline, name.baseAddress, e, n)
-            }
+        let sent = error.withCString { e, n in
+            shim_write_all(fd, request.baseAddress, request.count, deadline, cName, e, n)
         }
         if sent != 0 { return false }
         while true {
-            let n = cName.withUnsafeBufferPointer { name in
-                error.withCString { e, len in
-                    shim_read(fd, chunk.base, chunk.capacity, deadline, name.baseAddress, e, len)
-                }
+            let n = error.withCString { e, len in
+                shim_read(fd, chunk.base, chunk.capacity, deadline, cName, e, len)
             }
             if n < 0 { return false }
             if n == 0 { return true }
@@ -58,9 +69,7 @@ final class Peer {
             if rc != 0 { return -1 }
             resolved = true
         }
-        let fd = cName.withUnsafeBufferPointer { name in
-            error.withCString { e, n in shim_connect(&address, deadline, name.baseAddress, e, n) }
-        }
+        let fd = error.withCString { e, n in shim_connect(&address, deadline, cName, e, n) }
         // A name may point elsewhere next time (a restarted container, say).
         if fd < 0, case .tcp = endpoint { resolved = false }
         return fd
@@ -80,7 +89,3 @@ extension FixedBuffer {
         return r
     }
 }
-
-// HAProxy's answers (checked against HAProxy 2.6): every command's answer ends with an empty
-// line, so a `set server` that worked answers exactly "\n", and "No such server.\n\n" is a
-// refusal. Several commands joined with ';' get their answers in order, each so ended.

@@ -88,7 +88,7 @@ struct Target: Equatable {
     var backend: [UInt8]
     var server: [UInt8]
 
-    var name: String { "\(String(decoding: backend, as: UTF8.self))/\(String(decoding: server, as: UTF8.self))" }
+    var name: String { "\(backend.string)/\(server.string)" }
 }
 
 /// `PROGRAM:BACKEND/SERVER` as given on the command line.
@@ -99,6 +99,9 @@ struct Mapping: Equatable {
     var group: [UInt8]?
     var process: [UInt8]
     var target: Target
+
+    /// PROGRAM:BACKEND/SERVER, for messages.
+    var text: String { "\(program.string):\(target.name)" }
 
     func matches(process name: Bytes, group groupName: Bytes?) -> Bool {
         guard process.withBytes({ name.equals($0) }) else { return false }
@@ -172,6 +175,13 @@ struct MappingTable {
                 targetOf.append(targets.count)
                 targets.append(m.target)
             }
+        }
+    }
+
+    /// Calls `body` with the index of every mapping that names this process.
+    func forEachMatch(process: Bytes, group: Bytes?, _ body: (Int) -> Void) {
+        for m in mappings.indices where mappings[m].matches(process: process, group: group) {
+            body(m)
         }
     }
 }

@@ -186,11 +186,7 @@ final class StateKeeper {
                 if ok {
                     // The peer closed without answering every command: HAProxy died mid-answer,
                     // or it is not HAProxy.
-                    i.peer.error.clear()
-                    i.peer.error.append(i.peer.display)
-                    i.peer.error.append(": answer cut short: '")
-                    i.peer.error.append(answer.bytes.slice(pos..<answer.count))
-                    i.peer.error.append("'")
+                    i.peer.fail("answer cut short:", quoting: answer.bytes.slice(pos..<answer.count))
                 }
                 return false
             }
@@ -233,37 +229,33 @@ final class StateKeeper {
             i.opState[t] = -1
         }
         var backendSeen = Array(repeating: false, count: table.targets.count)
-        let ok = ("show servers state\n" as StaticString).withBytes { req in
-            i.peer.exchange(req, timeoutMs: timing.timeoutMs) { chunk in
-                stateReader.feed(chunk) { line in
-                    for (t, target) in table.targets.enumerated()
-                    where target.backend.withBytes({ line.backend.equals($0) }) {
-                        backendSeen[t] = true
-                        if target.server.withBytes({ line.server.equals($0) }) {
-                            i.adminBits[t] = line.adminBits
-                            i.opState[t] = line.opState
-                        }
+        let request: StaticString = "show servers state\n"
+        let ok = i.peer.exchange(request.bytes, timeoutMs: timing.timeoutMs) { chunk in
+            stateReader.feed(chunk) { line in
+                for (t, target) in table.targets.enumerated()
+                where target.backend.withBytes({ line.backend.equals($0) }) {
+                    backendSeen[t] = true
+                    if target.server.withBytes({ line.server.equals($0) }) {
+                        i.adminBits[t] = line.adminBits
+                        i.opState[t] = line.opState
                     }
                 }
             }
         }
-        if ok && (!stateReader.recognized || !stateReader.complete) {
-            i.peer.error.clear()
-            i.peer.error.append(i.peer.display)
-            i.peer.error.append(stateReader.recognized
-                ? ": 'show servers state' answer cut short"
-                : ": not a 'show servers state' answer: '")
-            if !stateReader.recognized {
-                i.peer.error.append(stateReader.firstLine.bytes)
-                i.peer.error.append("'")
-            }
+        guard ok else { return false }
+        if !stateReader.recognized {
+            i.peer.fail("not a 'show servers state' answer:", quoting: stateReader.firstLine.bytes)
             return false
         }
-        guard ok else { return false }
+        if !stateReader.complete {
+            i.peer.fail("'show servers state' answer cut short")
+            return false
+        }
         for t in table.targets.indices {
             let now: Presence = i.adminBits[t] >= 0 ? .present : backendSeen[t] ? .missingServer : .missingBackend
             if now != i.presence[t] && now != .present {
-                log.log(.warning, "HAProxy at \(i.peer.display) has no \(now == .missingBackend ? "backend" : "server") '\(now == .missingBackend ? String(decoding: table.targets[t].backend, as: UTF8.self) : table.targets[t].name)' (mapped as \(mappedAs(t)))")
+                let what = now == .missingBackend ? "backend '\(table.targets[t].backend.string)'" : "server '\(table.targets[t].name)'"
+                log.log(.warning, "HAProxy at \(i.peer.display) has no \(what) (mapped as \(mappedAs(t)))")
             }
             i.presence[t] = now
             guard now == .present, let want = desired[t] else { continue }
@@ -277,8 +269,7 @@ final class StateKeeper {
     }
 
     private func mappedAs(_ t: Int) -> String {
-        table.mappings.indices.filter { table.targetOf[$0] == t }
-            .map { "\(String(decoding: table.mappings[$0].program, as: UTF8.self)):\(table.targets[t].name)" }
+        table.mappings.indices.filter { table.targetOf[$0] == t }.map { table.mappings[$0].text }
             .joined(separator: ", ")
     }
 }

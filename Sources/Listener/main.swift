@@ -16,7 +16,6 @@ case .invalid(let problem):
     writeOut(2, "supervisor-haproxy: \(problem)\n\(usage)\nTry 'supervisor-haproxy --help' for more.\n")
     exit(2)
 case .run(let options):
-    let log = Logger(threshold: options.logLevel)
-    if options.check { exit(runCheck(options, log: log)) }
-    exit(EventLoop(options: options, log: log).run())
+    if options.check { exit(runCheck(options)) }
+    exit(EventLoop(options: options, log: Logger(threshold: options.logLevel)).run())
 }
