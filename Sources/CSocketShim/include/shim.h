@@ -1,0 +1,95 @@
+#ifndef SUPERVISOR_HAPROXY_SHIM_H
+#define SUPERVISOR_HAPROXY_SHIM_H
+
+/* The low-level calls supervisor-haproxy makes, in one small C layer.
+ *
+ * One contract for every function that can fail: it returns a negative value and writes
+ * "<call> <name>: <reason>" into the caller's buffer `err` (of `errlen` bytes), where <call>
+ * is the system call that failed and <name> what the caller said it was working on
+ * ("connect unix:///run/haproxy.sock: Connection refused"). Swift never reads errno.
+ * Deadlines are absolute milliseconds of shim_now_ms(). EINTR is retried inside.
+ *
+ * This header includes no system header, so importing it re-exports no libc API. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A resolved address (a sockaddr_storage inside), kept by the caller so that steady-state
+ * connects never resolve (getaddrinfo allocates and may block). */
+typedef struct {
+    _Alignas(8) unsigned char storage[128];
+    unsigned int len;
+} shim_addr;
+
+/* Same layout as struct pollfd. */
+typedef struct {
+    int fd;
+    short events;
+    short revents;
+} shim_pollfd;
+
+enum { SHIM_POLLIN = 0x001, SHIM_POLLOUT = 0x004, SHIM_POLLERR = 0x008, SHIM_POLLHUP = 0x010,
+       SHIM_POLLNVAL = 0x020 };
+
+/* Milliseconds on the monotonic clock. */
+int64_t shim_now_ms(void);
+
+/* AF_INET, AF_INET6 or AF_UNIX. */
+int shim_addr_family(const shim_addr *a);
+
+/* Every address of host:port (IPv6 and IPv4, as the resolver orders them), at most max of
+ * them: the count, or -1. */
+int shim_resolve_tcp(const char *host, const char *port, shim_addr *out, int max,
+                     char *err, size_t errlen);
+/* A unix socket path: 1, or -1. */
+int shim_resolve_unix(const char *path, shim_addr *out, char *err, size_t errlen);
+
+/* Starts a non-blocking connect. Returns 0 connected (fd set), 1 in progress (wait for
+ * writable, then shim_connect_finish), 2 not now (a unix socket's backlog is full: close
+ * nothing, call again later; fd is -1), -1 failed. */
+int shim_connect_start(const shim_addr *a, int *fd, const char *name, char *err, size_t errlen);
+/* After an in-progress connect became writable: 0 connected, -1 failed (fd still open). */
+int shim_connect_finish(int fd, const char *name, char *err, size_t errlen);
+
+/* Non-blocking send: bytes sent (0 when the socket is full), or -1. */
+long shim_send(int fd, const void *buf, size_t len, const char *name, char *err, size_t errlen);
+/* Non-blocking read: bytes read, 0 at end of file, -2 nothing there now, -1 failed. */
+long shim_read(int fd, void *buf, size_t cap, const char *name, char *err, size_t errlen);
+/* Blocking write of all len bytes (stdout toward supervisord, stderr): 0 or -1. */
+int shim_write_all(int fd, const void *buf, size_t len, const char *name, char *err, size_t errlen);
+
+/* poll(2) until the deadline (< 0: none): the count of ready descriptors, 0 at the
+ * deadline, -1 failed. */
+int shim_poll(shim_pollfd *fds, unsigned int n, int64_t deadline, char *err, size_t errlen);
+
+void shim_close(int fd);
+
+/* SIGPIPE ignored (a closed peer shows as EPIPE); SIGTERM, SIGINT, SIGHUP and SIGQUIT at
+ * their default and unblocked (a parent may hand them down blocked or ignored). */
+void shim_setup_signals(void);
+
+/* Blocks the n signals and returns a non-blocking signalfd that reads them, or -1. */
+int shim_signalfd(const int *signals, int n, char *err, size_t errlen);
+/* The next signal from a signalfd: its number, 0 when none is pending, -1 failed. */
+int shim_signalfd_next(int fd, char *err, size_t errlen);
+
+/* Runs file (searched in PATH) with argv (NULL-terminated) as a child in a process group of
+ * its own, with the calling process's stdio, environment and directory, an empty signal mask,
+ * default dispositions, and PR_SET_PDEATHSIG SIGKILL (it cannot outlive us). Sets *pid and a
+ * pidfd (readable when the child ends). Returns 0; the child's exec errno (> 0: ENOENT,
+ * EACCES...) when exec failed (the child is reaped); -1 when we could not start it. */
+int shim_spawn(const char *file, char *const argv[], int *pid, int *pidfd,
+               char *err, size_t errlen);
+/* The child's end: 1 reaped (*code the exit status, or *signal the signal that killed it),
+ * 0 still running, -1 failed. */
+int shim_reap(int pid, int *code, int *signal, char *err, size_t errlen);
+/* Sends sig to a process (pid > 0) or to a process group (pid < 0): 0, or -1. */
+int shim_kill(int pid, int sig, char *err, size_t errlen);
+/* Ends this process the way a child ended: exit(code), or death by the same signal (without
+ * a core file). Does not return. */
+void shim_exit_like(int code, int signal);
+
+/* strerror for an errno returned as a value (shim_spawn's exec errno). */
+const char *shim_strerror(int code);
+
+#endif

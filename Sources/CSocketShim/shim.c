@@ -1,0 +1,282 @@
+/* The shim's rule: small, flat functions, one system call's worth each; every failure goes
+ * through shim_err, which names the call; EINTR is retried in one macro. See shim.h. */
+#define _GNU_SOURCE
+#include "shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RETRY_EINTR(r, call) do { (r) = (call); } while ((r) < 0 && errno == EINTR)
+
+_Static_assert(sizeof(((shim_addr *)0)->storage) >= sizeof(struct sockaddr_storage),
+               "shim_addr holds a sockaddr_storage");
+_Static_assert(sizeof(shim_pollfd) == sizeof(struct pollfd), "shim_pollfd is a pollfd");
+_Static_assert(SHIM_POLLIN == POLLIN && SHIM_POLLOUT == POLLOUT && SHIM_POLLERR == POLLERR
+               && SHIM_POLLHUP == POLLHUP && SHIM_POLLNVAL == POLLNVAL, "poll bits");
+
+#define SA(a) ((struct sockaddr_storage *)(void *)(a)->storage)
+
+static int shim_err(char *err, size_t errlen, const char *call, const char *name,
+                    const char *reason) {
+    if (err && errlen) snprintf(err, errlen, "%s %s: %s", call, name, reason);
+    return -1;
+}
+
+int64_t shim_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int shim_addr_family(const shim_addr *a) {
+    return SA(a)->ss_family;
+}
+
+int shim_resolve_tcp(const char *host, const char *port, shim_addr *out, int max,
+                     char *err, size_t errlen) {
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0)
+        return shim_err(err, errlen, "getaddrinfo", host,
+                        rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+    int n = 0;
+    for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof(struct sockaddr_storage)) continue;
+        memcpy(SA(&out[n]), ai->ai_addr, ai->ai_addrlen);
+        out[n].len = ai->ai_addrlen;
+        n++;
+    }
+    freeaddrinfo(res);
+    if (n == 0) return shim_err(err, errlen, "getaddrinfo", host, "no address");
+    return n;
+}
+
+int shim_resolve_unix(const char *path, shim_addr *out, char *err, size_t errlen) {
+    struct sockaddr_un *sun = (struct sockaddr_un *)SA(out);
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof sun->sun_path)
+        return shim_err(err, errlen, "socket", path, "path empty or too long for a unix socket");
+    memset(sun, 0, sizeof *sun);
+    sun->sun_family = AF_UNIX;
+    memcpy(sun->sun_path, path, n);
+    out->len = (unsigned int)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    return 1;
+}
+
+int shim_connect_start(const shim_addr *a, int *fd, const char *name, char *err, size_t errlen) {
+    *fd = socket(SA(a)->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (*fd < 0) return shim_err(err, errlen, "socket", name, strerror(errno));
+    if (connect(*fd, (const struct sockaddr *)SA(a), (socklen_t)a->len) == 0) return 0;
+    int e = errno;
+    /* EINTR on a non-blocking connect leaves it in progress, like EINPROGRESS. */
+    if (e == EINPROGRESS || e == EINTR) return 1;
+    close(*fd);
+    *fd = -1;
+    /* A unix socket whose listen backlog is full refuses at once with EAGAIN and is not
+     * left connecting: the caller tries again until its deadline. */
+    if (e == EAGAIN && SA(a)->ss_family == AF_UNIX) return 2;
+    return shim_err(err, errlen, "connect", name, strerror(e));
+}
+
+int shim_connect_finish(int fd, const char *name, char *err, size_t errlen) {
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+        return shim_err(err, errlen, "getsockopt", name, strerror(errno));
+    if (soerr != 0) return shim_err(err, errlen, "connect", name, strerror(soerr));
+    return 0;
+}
+
+long shim_send(int fd, const void *buf, size_t len, const char *name, char *err, size_t errlen) {
+    ssize_t n;
+    RETRY_EINTR(n, send(fd, buf, len, MSG_NOSIGNAL));
+    if (n >= 0) return n;
+    if (errno == EAGAIN) return 0;
+    return shim_err(err, errlen, "write", name, strerror(errno));
+}
+
+long shim_read(int fd, void *buf, size_t cap, const char *name, char *err, size_t errlen) {
+    ssize_t n;
+    RETRY_EINTR(n, read(fd, buf, cap));
+    if (n >= 0) return n;
+    if (errno == EAGAIN) return -2;
+    return shim_err(err, errlen, "read", name, strerror(errno));
+}
+
+int shim_write_all(int fd, const void *buf, size_t len, const char *name, char *err, size_t errlen) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n;
+        RETRY_EINTR(n, write(fd, p, len));
+        if (n < 0 && errno == EAGAIN) {
+            struct pollfd w = {.fd = fd, .events = POLLOUT};
+            int r;
+            RETRY_EINTR(r, poll(&w, 1, -1));
+            continue;
+        }
+        if (n <= 0) return shim_err(err, errlen, "write", name, n < 0 ? strerror(errno) : "wrote nothing");
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int shim_poll(shim_pollfd *fds, unsigned int n, int64_t deadline, char *err, size_t errlen) {
+    for (;;) {
+        int timeout = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - shim_now_ms();
+            timeout = left <= 0 ? 0 : left > 0x7fffffff ? 0x7fffffff : (int)left;
+        }
+        int r = poll((struct pollfd *)fds, n, timeout);
+        if (r >= 0) return r;
+        if (errno != EINTR) return shim_err(err, errlen, "poll", "descriptors", strerror(errno));
+    }
+}
+
+void shim_close(int fd) {
+    if (fd >= 0) close(fd);
+}
+
+static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+
+void shim_setup_signals(void) {
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++) {
+        signal(stop_signals[i], SIG_DFL);
+        sigaddset(&set, stop_signals[i]);
+    }
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
+int shim_signalfd(const int *signals, int n, char *err, size_t errlen) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < n; i++) sigaddset(&set, signals[i]);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+        return shim_err(err, errlen, "sigprocmask", "signals", strerror(errno));
+    int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0) return shim_err(err, errlen, "signalfd", "signals", strerror(errno));
+    return fd;
+}
+
+int shim_signalfd_next(int fd, char *err, size_t errlen) {
+    struct signalfd_siginfo si;
+    ssize_t n;
+    RETRY_EINTR(n, read(fd, &si, sizeof si));
+    if (n == (ssize_t)sizeof si) return (int)si.ssi_signo;
+    if (n < 0 && errno == EAGAIN) return 0;
+    return shim_err(err, errlen, "read", "signalfd", n < 0 ? strerror(errno) : "short read");
+}
+
+/* In the child, between fork and exec: only async-signal-safe calls. */
+static void child_exec(const char *file, char *const argv[], pid_t parent, int report) {
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* The parent may have died before PR_SET_PDEATHSIG took hold. */
+    if (getppid() != parent) _exit(127);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execvp(file, argv);
+    int e = errno;
+    ssize_t w;
+    RETRY_EINTR(w, write(report, &e, sizeof e));
+    (void)w;
+    _exit(127);
+}
+
+int shim_spawn(const char *file, char *const argv[], int *pid, int *pidfd,
+               char *err, size_t errlen) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) return shim_err(err, errlen, "pipe", file, strerror(errno));
+    pid_t parent = getpid();
+    pid_t child = fork();
+    if (child < 0) {
+        close(report[0]);
+        close(report[1]);
+        return shim_err(err, errlen, "fork", file, strerror(errno));
+    }
+    if (child == 0) child_exec(file, argv, parent, report[1]);
+    close(report[1]);
+    /* Also in the parent, so that no signal can reach the child's group before it exists. */
+    setpgid(child, child);
+    int exec_errno = 0;
+    ssize_t n;
+    RETRY_EINTR(n, read(report[0], &exec_errno, sizeof exec_errno));
+    close(report[0]);
+    if (n == (ssize_t)sizeof exec_errno) {
+        int st;
+        pid_t w;
+        RETRY_EINTR(w, waitpid(child, &st, 0));
+        (void)w;
+        return exec_errno;
+    }
+    *pid = child;
+    *pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+    if (*pidfd < 0) {
+        int e = errno;
+        kill(-child, SIGKILL);
+        return shim_err(err, errlen, "pidfd_open", file, strerror(e));
+    }
+    return 0;
+}
+
+int shim_reap(int pid, int *code, int *sig, char *err, size_t errlen) {
+    int st = 0;
+    pid_t r;
+    RETRY_EINTR(r, waitpid(pid, &st, WNOHANG));
+    if (r < 0) return shim_err(err, errlen, "waitpid", "child", strerror(errno));
+    if (r == 0) return 0;
+    *code = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
+    *sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+    return 1;
+}
+
+int shim_kill(int pid, int sig, char *err, size_t errlen) {
+    if (kill(pid, sig) == 0) return 0;
+    return shim_err(err, errlen, "kill", pid < 0 ? "child's process group" : "child", strerror(errno));
+}
+
+void shim_exit_like(int code, int sig) {
+    if (sig > 0) {
+        struct rlimit none = {0, 0};
+        setrlimit(RLIMIT_CORE, &none);
+        signal(sig, SIG_DFL);
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        raise(sig);
+        /* A signal that does not end a process (e.g. SIGCHLD): say so the shell's way. */
+        _exit(128 + sig);
+    }
+    _exit(code);
+}
+
+const char *shim_strerror(int code) {
+    return strerror(code);
+}

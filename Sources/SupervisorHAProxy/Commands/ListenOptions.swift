@@ -1,0 +1,202 @@
+// `listen` and `check`: their command line, parsed by hand (an argument-parsing package
+// would double the binary). The same positional form as the Python original:
+// SOCKET PROGRAM:BACKEND/SERVER...
+
+let usage = """
+    usage: supervisor-haproxy [listen] [OPTIONS] SOCKET PROGRAM:BACKEND/SERVER...
+           supervisor-haproxy [listen] [OPTIONS] --socket SOCKET [--socket SOCKET...] PROGRAM:BACKEND/SERVER...
+           supervisor-haproxy check [OPTIONS] SOCKET PROGRAM:BACKEND/SERVER...
+           supervisor-haproxy wrap [OPTIONS] SOCKET BACKEND/SERVER... -- COMMAND [ARG...]
+    """
+
+let help = usage + """
+
+
+    Commands:
+      listen    (the default) a supervisord event listener; see below
+      check     the same as --check: every mapped server on every socket, its state
+      wrap      run COMMAND as a program of supervisord, draining its servers in HAProxy
+                before a stop signal reaches it; 'supervisor-haproxy wrap --help'
+
+    listen: a supervisord event listener (events = PROCESS_STATE) that sets HAProxy servers to
+    ready, drain or maint through HAProxy's admin-level stats socket as the programs
+    behind them start, stop or die, and keeps HAProxy matching supervisord.
+
+    SOCKET    tcp://HOST:PORT, tcp://[IPV6]:PORT, unix:///PATH, ipv4@HOST:PORT,
+              ipv6@[ADDR]:PORT, unix@/PATH or /PATH
+    PROGRAM:BACKEND/SERVER
+              SERVER is what follows the last '/'; PROGRAM and BACKEND split at the last
+              ':' before it. PROGRAM is a process name (any group) or group:process.
+              A program may be mapped to several servers; all of them follow it.
+
+    State table: RUNNING -> ready; STOPPING -> drain; STARTING, BACKOFF, EXITED,
+    STOPPED, FATAL, UNKNOWN -> maint.
+
+    Options:
+      --socket SOCKET       a stats socket; repeat for several HAProxy instances. When
+                            given, every positional argument is a mapping
+      --timeout SECONDS     bound on one exchange with HAProxy or supervisord:
+                            connect, send, answer (default 2)
+      --retry-max SECONDS   longest wait between retries of a change HAProxy did not
+                            take; retries start at 0.5 s and double (default 30;
+                            0 turns retries off)
+      --resync SECONDS      read 'show servers state' this often and repair what differs
+                            (default 30; 0 turns it off)
+      --supervisor URL      supervisord to ask for every process's state at start
+                            (unix:///PATH or http://[USER:PASSWORD@]HOST:PORT; default
+                            $SUPERVISOR_SERVER_URL; 'none' turns start-up sync off)
+      --on STATE=ACTION     override the state table; ACTION is ready, drain, maint or
+                            ignore (repeatable), e.g. --on STOPPING=maint
+      --check               check that every mapped server exists on every socket, print
+                            each one's state, exit 0 if all is well and 1 if not
+      --dry-run             speak the protocol and log the commands; send none
+      --quiet               log errors only
+      --verbose             also log ignored events, HAProxy's answers and retries
+      --help                show this help
+      --version             show the version
+
+    Exit status: 0 at end of input; 1 on a protocol error from supervisord or a failed
+    --check; 2 on invalid arguments.
+    """
+
+struct SocketSpec: Equatable {
+    var text: String
+    var endpoint: Endpoint
+}
+
+struct Options: Equatable {
+    var sockets: [SocketSpec] = []
+    var mappings: [Mapping] = []
+    var timing = Timing()
+    /// nil: no start-up sync.
+    var supervisor: SupervisorURL?
+    /// Said at start: e.g. an invalid $SUPERVISOR_SERVER_URL.
+    var startupWarnings: [String] = []
+    var stateTable = StateTable()
+    var check = false
+    var dryRun = false
+    var logLevel = Logger.Level.info
+}
+
+enum ParsedCommandLine: Equatable {
+    case run(Options)
+    case help
+    case version
+    /// The offending argument and what is wrong with it.
+    case invalid(String)
+}
+
+/// What this program reads from its environment (supervisord sets these for its children).
+struct Environment: Equatable {
+    var supervisorURL: String?
+    var username: String?
+    var password: String?
+    var groupName: String?
+    var processName: String?
+}
+
+/// Parses the arguments of `listen` (or `check`, with `check` set).
+func parseCommandLine(_ args: [String], environment env: Environment = Environment(), check: Bool = false) -> ParsedCommandLine {
+    var o = Options()
+    o.check = check
+    if let text = env.supervisorURL {
+        switch SupervisorURL.parse(text, username: env.username, password: env.password) {
+        case .success(let url): o.supervisor = url
+        case .failure(let e): o.startupWarnings.append("start-up sync off: $SUPERVISOR_SERVER_URL: \(e.urlMessage)")
+        }
+    }
+    var positional: [String] = []
+    var i = 0
+    var optionsEnded = false
+
+    while i < args.count {
+        var arg = args[i]
+        i += 1
+        if optionsEnded || !arg.starts(with: "--") || arg == "--" {
+            if arg == "--" && !optionsEnded {
+                optionsEnded = true
+            } else {
+                positional.append(arg)
+            }
+            continue
+        }
+        var inlineValue: String?
+        let argBytes = arg.bytes
+        if let eq = argBytes.firstIndex(of: UInt8(ascii: "=")) {
+            inlineValue = Array(argBytes[(eq + 1)...]).string
+            arg = Array(argBytes[..<eq]).string
+        }
+        switch arg {
+        case "--help", "--version", "--quiet", "--verbose", "--check", "--dry-run":
+            if inlineValue != nil { return .invalid("\(arg) takes no value") }
+            if arg == "--help" { return .help }
+            if arg == "--version" { return .version }
+            switch arg {
+            case "--quiet": o.logLevel = .error
+            case "--verbose": o.logLevel = .debug
+            case "--check": o.check = true
+            default: o.dryRun = true
+            }
+            continue
+        case "--socket", "--timeout", "--retry-max", "--resync", "--supervisor", "--on":
+            break
+        default:
+            return .invalid("unknown option '\(arg)'")
+        }
+        let value: String
+        if let inlineValue {
+            value = inlineValue
+        } else if i < args.count {
+            value = args[i]
+            i += 1
+        } else {
+            return .invalid("\(arg) needs a value")
+        }
+        switch arg {
+        case "--socket":
+            switch parseAddress(value) {
+            case .success(let e): o.sockets.append(SocketSpec(text: value, endpoint: e))
+            case .failure(let e): return .invalid(e.message)
+            }
+        case "--timeout", "--retry-max", "--resync":
+            guard let ms = parseSeconds(value, allowZero: arg != "--timeout"), arg != "--timeout" || ms > 0 else {
+                return .invalid("\(arg) '\(value)': expected a number of seconds from \(arg == "--timeout" ? "0.001" : "0") to 86400")
+            }
+            switch arg {
+            case "--timeout": o.timing.timeoutMs = ms
+            case "--retry-max": o.timing.retryMaxMs = ms == 0 ? 0 : max(ms, Timing.retryFirstMs)
+            default: o.timing.resyncMs = ms
+            }
+        case "--supervisor":
+            if value == "none" {
+                o.supervisor = nil
+            } else {
+                switch SupervisorURL.parse(value, username: env.username, password: env.password) {
+                case .success(let url): o.supervisor = url
+                case .failure(let e): return .invalid("--supervisor: " + e.urlMessage)
+                }
+            }
+        default: // --on
+            if let problem = o.stateTable.override(value) { return .invalid(problem) }
+        }
+    }
+
+    if o.sockets.isEmpty {
+        guard let first = positional.first else { return .invalid("missing SOCKET and PROGRAM:BACKEND/SERVER mappings") }
+        switch parseAddress(first) {
+        case .success(let e): o.sockets.append(SocketSpec(text: first, endpoint: e))
+        case .failure(let e): return .invalid(e.message)
+        }
+        positional.removeFirst()
+    }
+    guard !positional.isEmpty else { return .invalid("missing PROGRAM:BACKEND/SERVER mappings") }
+    for p in positional {
+        switch Mapping.parse(p) {
+        case .success(let m):
+            if o.mappings.contains(m) { return .invalid("mapping '\(p)' is given twice") }
+            o.mappings.append(m)
+        case .failure(let e): return .invalid(e.message)
+        }
+    }
+    return .run(o)
+}

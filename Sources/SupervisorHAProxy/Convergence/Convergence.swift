@@ -1,0 +1,50 @@
+// Level-triggered: the desired state of every mapped server, kept here, and each HAProxy
+// made to match it. An event only changes the desired state; each instance sends it, retries
+// with backoff until HAProxy takes it, and reads `show servers state` now and then to repair
+// what HAProxy lost (restart, reload) or what a person changed by hand.
+
+final class Convergence {
+    let table: MappingTable
+    let log: Logger
+    let timing: Timing
+    let dryRun: Bool
+    private(set) var instances: [HAProxyInstance] = []
+    /// nil: not known yet (no event, no sync); such a server is left alone.
+    private(set) var desired: [AdminState?]
+    /// Set for a target when an event sets it while a sync with supervisord is under way:
+    /// the event is newer than what the sync will report, so the sync leaves it alone.
+    private var eventDuringSync: [Bool]
+
+    init(table: MappingTable, sockets: [SocketSpec], timing: Timing, log: Logger, dryRun: Bool) {
+        self.table = table
+        self.timing = timing
+        self.log = log
+        self.dryRun = dryRun
+        desired = Array(repeating: nil, count: table.targets.count)
+        eventDuringSync = Array(repeating: false, count: table.targets.count)
+        instances = sockets.map { HAProxyInstance(peer: Peer(display: $0.text, endpoint: $0.endpoint), convergence: self) }
+    }
+
+    /// Records that `target` should be in `state` on every instance.
+    func record(target: Int, state: AdminState) {
+        desired[target] = state
+        eventDuringSync[target] = true
+        for i in instances { i.markPending(target) }
+    }
+
+    /// A sync with supervisord begins: events from now on win over what it reports.
+    func syncStarted() {
+        for t in eventDuringSync.indices { eventDuringSync[t] = false }
+    }
+
+    /// What supervisord reported for a target; false when an event came meanwhile.
+    @discardableResult
+    func recordFromSync(target: Int, state: AdminState) -> Bool {
+        guard !eventDuringSync[target] else { return false }
+        if desired[target] != state {
+            desired[target] = state
+            for i in instances { i.markPending(target) }
+        }
+        return true
+    }
+}

@@ -1,0 +1,185 @@
+// Which supervisord program is which HAProxy server: `PROGRAM:BACKEND/SERVER` as given on
+// the command line, and the table that finds them in constant time.
+
+/// One HAProxy server, named once however many programs map to it.
+struct Target: Equatable {
+    var backend: [UInt8]
+    var server: [UInt8]
+
+    var name: String { "\(backend.string)/\(server.string)" }
+
+    /// HAProxy's own rule for proxy and server names: letters, digits, `-`, `_`, `.`, `:`.
+    /// Anything else could be read by HAProxy's CLI as something else (`\` is its escape,
+    /// `;` ends a command, a space ends a word), so only such names reach a command.
+    static func invalidByte(in name: [UInt8]) -> UInt8? {
+        name.first { b in
+            !((b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a)
+                || b == UInt8(ascii: "-") || b == UInt8(ascii: "_") || b == UInt8(ascii: ".") || b == colon)
+        }
+    }
+
+    /// `BACKEND/SERVER` (as `wrap` takes them): SERVER is what follows the last `/`.
+    static func parse(_ text: String) -> Result<Target, MappingError> {
+        let bytes = text.bytes
+        guard let s = bytes.lastIndex(of: slash) else {
+            return .failure(MappingError(text: text, reason: "no '/' between BACKEND and SERVER", expected: "BACKEND/SERVER"))
+        }
+        return validated(Array(bytes[..<s]), Array(bytes[(s + 1)...]), text: text, expected: "BACKEND/SERVER")
+    }
+
+    static func validated(_ backend: [UInt8], _ server: [UInt8], text: String, expected: String) -> Result<Target, MappingError> {
+        for (part, what) in [(backend, "BACKEND"), (server, "SERVER")] {
+            if part.isEmpty { return .failure(MappingError(text: text, reason: "\(what) is empty", expected: expected)) }
+            if part.count > 255 {
+                return .failure(MappingError(text: text, reason: "\(what) longer than 255 bytes", expected: expected))
+            }
+            if let b = invalidByte(in: part) {
+                return .failure(MappingError(text: text, reason: "\(what) contains \(describe(byte: b)); HAProxy names hold only letters, digits, '-', '_', '.' and ':'", expected: expected))
+            }
+        }
+        return .success(Target(backend: backend, server: server))
+    }
+}
+
+/// A byte as an error message shows it: `'\'`, `a space`, `byte 0x1b`.
+func describe(byte b: UInt8) -> String {
+    if b == space { return "a space" }
+    if b > 0x20 && b < 0x7f { return "'\(String(UnicodeScalar(b)))'" }
+    let hex: [Character] = Array("0123456789abcdef")
+    return "byte 0x\(hex[Int(b >> 4)])\(hex[Int(b & 0xf)])"
+}
+
+/// `PROGRAM:BACKEND/SERVER` as given on the command line.
+struct Mapping: Equatable {
+    /// The program as written, for log lines.
+    var program: [UInt8]
+    /// Set when PROGRAM is `group:process`; otherwise the process matches in any group.
+    var group: [UInt8]?
+    var process: [UInt8]
+    var target: Target
+
+    /// PROGRAM:BACKEND/SERVER, for messages.
+    var text: String { "\(program.string):\(target.name)" }
+
+    func matches(process name: ByteView, group groupName: ByteView?) -> Bool {
+        guard process.withBytes({ name.equals($0) }) else { return false }
+        guard let group else { return true }
+        guard let groupName else { return false }
+        return group.withBytes { groupName.equals($0) }
+    }
+
+    /// Parse rule: SERVER is what follows the last `/`; PROGRAM and BACKEND split at the
+    /// last `:` before it. PROGRAM may itself be `group:process`.
+    static func parse(_ text: String) -> Result<Mapping, MappingError> {
+        let bytes = text.bytes
+        func fail(_ reason: String) -> Result<Mapping, MappingError> { .failure(MappingError(text: text, reason: reason)) }
+        guard let s = bytes.lastIndex(of: slash) else { return fail("no '/' between BACKEND and SERVER") }
+        guard let colonAt = bytes[..<s].lastIndex(of: colon) else { return fail("no ':' between PROGRAM and BACKEND") }
+        let program = Array(bytes[..<colonAt])
+        if program.isEmpty { return fail("PROGRAM is empty") }
+        if program.count > 255 { return fail("PROGRAM longer than 255 bytes") }
+        // These would split a token in supervisord's event payloads.
+        if let b = program.first(where: { $0 <= 0x20 || $0 == 0x7f || $0 == UInt8(ascii: ";") || $0 == slash }) {
+            return fail("PROGRAM contains \(describe(byte: b))")
+        }
+        let target: Target
+        switch Target.validated(Array(bytes[(colonAt + 1)..<s]), Array(bytes[(s + 1)...]), text: text,
+                                expected: "PROGRAM:BACKEND/SERVER") {
+        case .success(let t): target = t
+        case .failure(let e): return .failure(e)
+        }
+        var group: [UInt8]?
+        var process = program
+        if let c = program.firstIndex(of: colon) {
+            group = Array(program[..<c])
+            process = Array(program[(c + 1)...])
+            if group!.isEmpty || process.isEmpty || process.contains(colon) {
+                return fail("PROGRAM must be 'process' or 'group:process'")
+            }
+        }
+        return .success(Mapping(program: program, group: group, process: process, target: target))
+    }
+}
+
+struct MappingError: Error, Equatable {
+    var text: String
+    var reason: String
+    var expected = "PROGRAM:BACKEND/SERVER"
+
+    var message: String { "invalid mapping '\(text)': \(reason) (expected \(expected))" }
+}
+
+/// The mappings with their servers numbered (`targetOf[m]` is mapping m's server in
+/// `targets`) and indexed, so that an event, a line of `show servers state` or a process of
+/// supervisord's list is matched in constant time, however many there are.
+struct MappingTable {
+    let mappings: [Mapping]
+    private(set) var targets: [Target] = []
+    private(set) var targetOf: [Int] = []
+    /// Target -> the index of its backend among the distinct backends.
+    private(set) var backendOf: [Int] = []
+    private(set) var backendCount = 0
+    private var targetIndex: ByteTable
+    private var backendIndex: ByteTable
+    /// process -> first mapping without a group; group:process -> first with one.
+    private var byProcess: ByteTable
+    private var byGroupProcess: ByteTable
+    /// The next mapping of the same key, or -1.
+    private var nextSame: [Int]
+
+    init(_ mappings: [Mapping]) {
+        self.mappings = mappings
+        targetIndex = ByteTable(expected: mappings.count)
+        backendIndex = ByteTable(expected: mappings.count)
+        byProcess = ByteTable(expected: mappings.count)
+        byGroupProcess = ByteTable(expected: mappings.count)
+        nextSame = Array(repeating: -1, count: mappings.count)
+        for (m, mapping) in mappings.enumerated() {
+            let t = targetIndex.insert(mapping.target.backend, sep: slash, mapping.target.server, value: targets.count)
+            if t == targets.count {
+                targets.append(mapping.target)
+                backendOf.append(backendIndex.insert(mapping.target.backend, value: backendCount))
+                if backendOf[t] == backendCount { backendCount += 1 }
+            }
+            targetOf.append(t)
+            let first = mapping.group.map { byGroupProcess.insert($0, sep: colon, mapping.process, value: m) }
+                ?? byProcess.insert(mapping.process, value: m)
+            if first != m {
+                var last = first
+                while nextSame[last] >= 0 { last = nextSame[last] }
+                nextSame[last] = m
+            }
+        }
+    }
+
+    /// Calls `body` with the index of every mapping that names this process, in the order
+    /// given on the command line within each kind (plain, then group-qualified).
+    func forEachMatch(process: ByteView, group: ByteView?, _ body: (Int) -> Void) {
+        var m = byProcess.find(process) ?? -1
+        while m >= 0 {
+            body(m)
+            m = nextSame[m]
+        }
+        guard let group else { return }
+        m = byGroupProcess.find(group, colon, process) ?? -1
+        while m >= 0 {
+            body(m)
+            m = nextSame[m]
+        }
+    }
+
+    /// The target a `show servers state` / `show stat` line names, if mapped.
+    func target(backend: ByteView, server: ByteView) -> Int? {
+        targetIndex.find(backend, slash, server)
+    }
+
+    /// The index of a backend among the mapped ones, if mapped.
+    func backend(_ name: ByteView) -> Int? {
+        backendIndex.find(name)
+    }
+
+    /// Every mapping of target t, for messages.
+    func mappingsText(of t: Int) -> String {
+        mappings.indices.filter { targetOf[$0] == t }.map { mappings[$0].text }.joined(separator: ", ")
+    }
+}

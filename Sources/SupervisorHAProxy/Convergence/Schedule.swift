@@ -1,0 +1,59 @@
+// What is due when for one HAProxy instance: arithmetic on times, no I/O, so that backoff
+// and resync can be tested without a socket.
+
+struct Timing: Equatable {
+    var timeoutMs = 2000
+    var retryMaxMs = 30000
+    /// 0: no periodic resync.
+    var resyncMs = 30000
+    static let retryFirstMs = 500
+}
+
+struct Schedule {
+    let timing: Timing
+    private(set) var failures = 0
+    private(set) var retryAt: Int64 = 0
+    /// The first read is the start-up check: due at once.
+    private(set) var resyncAt: Int64 = 0
+
+    init(timing: Timing) { self.timing = timing }
+
+    /// Whether the next exchange must read `show servers state` first: after a failure
+    /// HAProxy may have restarted and forgotten everything.
+    func readDue(now: Int64) -> Bool { failures > 0 || resyncAt <= now }
+
+    /// When the instance next wants a turn: its retry after a failure (a retry starts with a
+    /// read, so pending changes wait for it), at once when there is work, else its resync.
+    func wakeAt(hasPending: Bool) -> Int64 {
+        if failures > 0 { return retryAt }
+        return hasPending ? 0 : resyncAt
+    }
+
+    /// A read of `show servers state` went through.
+    mutating func readDone(now: Int64) {
+        resyncAt = timing.resyncMs > 0 ? now + Int64(timing.resyncMs) : Int64.max
+    }
+
+    /// Asks for a read at once (a reload noticed, a lost event).
+    mutating func readNow() { resyncAt = 0 }
+
+    /// An exchange failed. Returns the wait before the retry in ms, or nil when retries are
+    /// off (`--retry-max 0`): then nothing is retried, and the next read is the next resync.
+    mutating func failed(now: Int64) -> Int? {
+        guard timing.retryMaxMs > 0 else {
+            failures = 0
+            readDone(now: now)
+            return nil
+        }
+        failures += 1
+        let backoff = min(Timing.retryFirstMs << min(failures - 1, 20), timing.retryMaxMs)
+        retryAt = now + Int64(backoff)
+        return backoff
+    }
+
+    /// An exchange went through; returns how many had failed before it.
+    mutating func succeeded() -> Int {
+        defer { failures = 0 }
+        return failures
+    }
+}

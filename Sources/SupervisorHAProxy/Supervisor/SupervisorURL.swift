@@ -1,0 +1,78 @@
+// supervisord's XML-RPC address: what supervisord sets in SUPERVISOR_SERVER_URL for its
+// children, or what an operator gives. A password never reaches a message: `display` shows
+// it as `***`.
+
+struct SupervisorURL: Equatable {
+    var endpoint: Endpoint
+    var hostHeader: String
+    var path: String
+    /// "user:password", from the URL or from SUPERVISOR_USERNAME/SUPERVISOR_PASSWORD.
+    var credentials: String?
+    /// The URL as messages show it.
+    var display: String
+
+    /// `unix:///path/to/supervisor.sock` or `http://[user:password@]host:port[/path]`.
+    /// `environment` gives SUPERVISOR_USERNAME and SUPERVISOR_PASSWORD, which supervisor's
+    /// own tools read for a URL without credentials.
+    static func parse(_ text: String, username: String? = nil, password: String? = nil) -> Result<SupervisorURL, AddressError> {
+        let b = text.bytes
+        let shown = redacted(b)
+        func fail(_ reason: String) -> Result<SupervisorURL, AddressError> {
+            .failure(AddressError(text: shown, reason: reason))
+        }
+        // Every byte of the URL may end up in a request line or a header.
+        if let bad = b.first(where: { $0 <= 0x20 || $0 == 0x7f }) {
+            return fail("contains \(describe(byte: bad)); a URL may hold no space or control character")
+        }
+        var fromEnvironment: String?
+        if let username, !username.isEmpty { fromEnvironment = username + ":" + (password ?? "") }
+        if let rest = b.after("unix://") {
+            guard rest.first == slash else { return fail("a unix socket path must be absolute (unix:///PATH)") }
+            switch parseAddress(rest.string) {
+            case .success(let e):
+                return .success(SupervisorURL(endpoint: e, hostHeader: "localhost", path: "/RPC2",
+                                              credentials: fromEnvironment, display: shown))
+            case .failure(let e):
+                return fail(e.reason)
+            }
+        }
+        guard var rest = b.after("http://") else { return fail("unknown scheme (use unix:///PATH or http://HOST:PORT)") }
+        var path = "/RPC2"
+        var credentials: String?
+        // The userinfo ends at the last '@' before the path: a password may hold '/'.
+        let pathStart = rest.firstIndex(of: slash) ?? rest.count
+        if let at = rest[..<pathStart].lastIndex(of: UInt8(ascii: "@")) ?? rest.lastIndex(of: UInt8(ascii: "@")) {
+            credentials = Array(rest[..<at]).string
+            rest = Array(rest[(at + 1)...])
+        }
+        if let s = rest.firstIndex(of: slash) {
+            let p = Array(rest[s...])
+            if p.count > 1 { path = p.string }
+            rest = Array(rest[..<s])
+        }
+        let hasPort = rest.last != UInt8(ascii: "]") && rest.contains(colon)
+        switch parseAddress("tcp://" + rest.string + (hasPort ? "" : ":80")) {
+        case .success(let e):
+            return .success(SupervisorURL(endpoint: e, hostHeader: rest.string, path: path,
+                                          credentials: credentials ?? fromEnvironment, display: shown))
+        case .failure(let e):
+            return fail(e.reason)
+        }
+    }
+
+    /// The URL with the password (what follows the first ':' of the userinfo) as `***`.
+    static func redacted(_ b: [UInt8]) -> String {
+        guard let scheme = b.firstIndex(of: colon), b.count > scheme + 2,
+              b[scheme + 1] == slash, b[scheme + 2] == slash else { return b.string }
+        let start = scheme + 3
+        let rest = b[start...]
+        let pathStart = rest.firstIndex(of: slash) ?? b.count
+        guard let at = b[start..<pathStart].lastIndex(of: UInt8(ascii: "@")) ?? rest.lastIndex(of: UInt8(ascii: "@")),
+              let c = b[start..<at].firstIndex(of: colon) else { return b.string }
+        return (Array(b[...c]) + "***".bytes + Array(b[at...])).string
+    }
+}
+
+extension AddressError {
+    var urlMessage: String { "invalid supervisord URL '\(text)': \(reason)" }
+}
