@@ -4,7 +4,7 @@
 public func fuzzEventProtocol(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     guard size > 0 else { return 0 }
     let chunk = Int(data[0]) + 1
-    let input = Bytes(start: data + 1, count: size - 1)
+    let input = ByteView(start: data + 1, count: size - 1)
     let reader = EventReader()
     var offset = 0
     loop: while true {

@@ -35,8 +35,12 @@ private func parsed(_ s: String) throws -> (program: String, group: String?, pro
         (":be/srv", "PROGRAM is empty"),
         ("prog:/srv", "BACKEND is empty"),
         ("prog:be/", "SERVER is empty"),
-        ("prog:be/srv;shutdown", "';'"),
-        ("prog:b e/srv", "space"),
+        ("prog:be/srv;shutdown", "SERVER contains ';'"),
+        ("prog:b e/srv", "BACKEND contains a space"),
+        ("web1:we\\b/we\\b1", "BACKEND contains '\\'"),
+        ("web1:web/we\\b1", "SERVER contains '\\'"),
+        ("web1:web/web1\u{1b}[31m", "SERVER contains byte 0x1b"),
+        ("web1:web/wéb1", "SERVER contains byte 0xc3"),
         ("p:be/x/srv", "BACKEND contains '/'"),
         ("a::b:be/srv", "'group:process'"),
         (":x:be/srv", "'group:process'"),
@@ -45,6 +49,24 @@ private func parsed(_ s: String) throws -> (program: String, group: String?, pro
         guard case .failure(let e) = Mapping.parse(text) else { Issue.record("accepted \(text)"); return }
         #expect(e.reason.contains(reason), "\(e.reason)")
         #expect(e.message.contains(text))
+    }
+
+    /// HAProxy's naming rule, byte by byte: only letters, digits, '-', '_', '.' and ':' may
+    /// reach a command (HAProxy's CLI reads '\\' as an escape, ';' as the end of a command).
+    @Test func everyByteInANameIsCheckedAgainstHAProxysRule() throws {
+        let allowed = Set(Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:".utf8))
+        for b in UInt8(0)...255 {
+            let server = String(decoding: [UInt8(ascii: "s"), b, UInt8(ascii: "1")], as: UTF8.self)
+            let accepted = (try? Mapping.parse("p:be/" + server).get()) != nil
+            let bytes = Array(server.utf8)
+            let expected = bytes.count == 3 && allowed.contains(b)
+            #expect(accepted == expected, "byte \(b)")
+            if case .success(let t) = Target.parse("be/" + server) {
+                let buffer = FixedBuffer(capacity: 256)
+                appendSetServer(buffer, t, .maint)
+                #expect(buffer.bytes.allSatisfy { allowed.contains($0) || $0 == 0x20 || $0 == slash }, "command for byte \(b)")
+            }
+        }
     }
 
     @Test func namesAreBounded() throws {
@@ -112,5 +134,31 @@ private func parsed(_ s: String) throws -> (program: String, group: String?, pro
         #expect(AdminState(adminBits: 4) == .ready) // maint from config is not ours to clear
         #expect(AdminState(adminBits: 5) == .maint)
         #expect(AdminState(adminBits: 0x10) == .ready)
+    }
+
+    @Test func tenThousandMappingsAreFoundByProcessAndByServer() throws {
+        let mappings = try (0..<10_000).map { i in try Mapping.parse(i % 2 == 0 ? "p\(i):be\(i % 50)/s\(i)" : "g\(i % 7):p\(i):be\(i % 50)/s\(i)").get() }
+        let table = MappingTable(mappings)
+        #expect(table.targets.count == 10_000 && table.backendCount == 50)
+        for i in stride(from: 0, to: 10_000, by: 37) {
+            var found: [Int] = []
+            Array("p\(i)".utf8).withBytes { p in Array("g\(i % 7)".utf8).withBytes { g in table.forEachMatch(process: p, group: g) { found.append($0) } } }
+            #expect(found == [i])
+            Array("p\(i)".utf8).withBytes { p in Array("other".utf8).withBytes { g in
+                var n = 0
+                table.forEachMatch(process: p, group: g) { _ in n += 1 }
+                #expect(n == (i % 2 == 0 ? 1 : 0), "a group-qualified mapping matches its group only")
+            } }
+            let t = Array("be\(i % 50)".utf8).withBytes { b in Array("s\(i)".utf8).withBytes { s in table.target(backend: b, server: s) } }
+            #expect(t == table.targetOf[i])
+        }
+    }
+
+    @Test func aProgramOnSeveralServersAndAServerOfSeveralMappings() throws {
+        let table = MappingTable(try ["web1:web/web1", "web1:static/web1", "g:web1:api/a", "other:web/web1"].map { try Mapping.parse($0).get() })
+        var found: [Int] = []
+        Array("web1".utf8).withBytes { p in Array("g".utf8).withBytes { g in table.forEachMatch(process: p, group: g) { found.append($0) } } }
+        #expect(found == [0, 1, 2])
+        #expect(table.targets.count == 3 && table.targetOf == [0, 1, 2, 0])
     }
 }

@@ -4,7 +4,13 @@ import Glibc
 /// A stats socket that misbehaves in ways a real HAProxy cannot be made to: it accepts and
 /// never answers, answers garbage, or closes without answering. Only for those cases.
 final class StandIn {
-    enum Mode { case hang, garbage, closeAtOnce }
+    enum Mode {
+        case hang, garbage, closeAtOnce
+        /// A `show servers state` answer whose server lines never end.
+        case endlessServers
+        /// An HTTP 200 XML-RPC answer whose body never ends (as supervisord).
+        case endlessXMLRPC
+    }
 
     /// What the accepting thread and the test share.
     private final class Shared: @unchecked Sendable {
@@ -55,6 +61,24 @@ final class StandIn {
                     close(c)
                 case .closeAtOnce:
                     close(c)
+                case .endlessServers, .endlessXMLRPC:
+                    let head = mode == .endlessServers
+                        ? "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state\n"
+                        : "HTTP/1.0 200 OK\r\nContent-Type: text/xml\r\n\r\n<?xml version='1.0'?><methodResponse><params><param><value><array><data>"
+                    let line = mode == .endlessServers
+                        ? "1 other 1 other1 127.0.0.1 2 0 1 1 2 1 0 0 8 0 0 0 - 80 - 0 0 - - 0\n"
+                        : "<value><struct><member><name>name</name><value><string>x</string></value></member></struct></value>"
+                    let block = head + String(repeating: line, count: 200)
+                    let one = String(repeating: line, count: 200)
+                    Thread.detachNewThread {
+                        var text = block
+                        while true {
+                            let n = text.withCString { send(c, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                            if n <= 0 { break }
+                            text = one
+                        }
+                        close(c)
+                    }
                 }
             }
         }

@@ -11,9 +11,20 @@ private func allocations(events: Int, haproxy: HAProxy, dir: TempDir) throws -> 
     let d = try Driver(["--tool=memcheck", "--log-file=\(vgLog)", Paths.releaseBinary, "--verbose", "--resync", "0",
                         haproxy.unixAddress, "web1:web/web1"], dir: dir, binary: which("valgrind"))
     try d.expectReady()
+    // Each event waits for its command to be done, so that every one takes the exchange
+    // path (events that come while a command is on its way are merged: the latest wins).
+    let log = try FileHandle(forReadingFrom: URL(fileURLWithPath: dir.file("driver-listener.log")))
+    defer { try? log.close() }
+    var done = 0
     for i in 0..<events {
         let r = try d.send(Driver.processState(i % 2 == 0 ? "STOPPED" : "RUNNING", "web1"))
         if r != "RESULT 2\nOK" { throw TestFailure("event \(i): \(r)") }
+        let end = Date().addingTimeInterval(20)
+        while done <= i {
+            done += String(decoding: log.availableData, as: UTF8.self).components(separatedBy: "' done").count - 1
+            if done <= i { usleep(500) }
+            if Date() > end { throw TestFailure("event \(i): no command done") }
+        }
     }
     d.closeInput()
     guard d.child.waitExit(60) == 0 else { throw TestFailure("listener under valgrind did not exit 0: \(d.log)") }

@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""A closed-loop HTTP client for the load tests: CLIENTS threads, each sending one request at
+a time to URL, until the file STOPFILE exists or MAX_SECONDS pass. Counts every request: a
+2xx answer is a success, anything else (an HTTP error such as HAProxy's 502 or 503, a reset,
+a timeout) a failure. Prints one JSON line with the counts when it ends.
+
+usage: load_client.py URL CLIENTS STOPFILE MAX_SECONDS
+"""
+import http.client
+import json
+import os
+import sys
+import threading
+import time
+import urllib.parse
+
+url, clients, stopfile, max_seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+u = urllib.parse.urlsplit(url)
+lock = threading.Lock()
+counts = {"ok": 0, "failed": 0, "by_status": {}, "errors": {}}
+end = time.monotonic() + max_seconds
+
+
+def worker():
+    while time.monotonic() < end and not os.path.exists(stopfile):
+        try:
+            c = http.client.HTTPConnection(u.hostname, u.port, timeout=15)
+            c.request("GET", u.path or "/")
+            r = c.getresponse()
+            r.read()
+            c.close()
+            key, ok = str(r.status), 200 <= r.status < 300
+        except Exception as e:  # a reset or a timeout is a failed request too
+            key, ok = type(e).__name__, False
+        with lock:
+            counts["ok" if ok else "failed"] += 1
+            if not ok:
+                bucket = counts["by_status"] if key.isdigit() else counts["errors"]
+                bucket[key] = bucket.get(key, 0) + 1
+
+
+threads = [threading.Thread(target=worker) for _ in range(clients)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(json.dumps(counts), flush=True)

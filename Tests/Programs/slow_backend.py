@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""A slow HTTP backend for the load tests: every GET takes DELAY seconds (default 0.1) and
+answers 200 with the backend's name. It dies at once on SIGTERM (Python's default), as most
+application servers without a graceful mode do: whatever it was serving is lost.
+
+usage: slow_backend.py PORT NAME [DELAY]
+"""
+import http.server
+import sys
+import time
+
+port, name = int(sys.argv[1]), sys.argv[2]
+delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.1
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        time.sleep(delay)
+        body = (name + "\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+server.daemon_threads = True
+server.request_queue_size = 128
+print(f"{name} listening on 127.0.0.1:{port}", flush=True)
+server.serve_forever()

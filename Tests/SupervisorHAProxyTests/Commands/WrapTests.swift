@@ -1,0 +1,206 @@
+import Foundation
+import Glibc
+import Testing
+
+// `wrap`: drain before the stop signal reaches the program. Under load with the real
+// programs (and a control run without it that must lose requests), then each behaviour on
+// its own against a real HAProxy.
+
+/// Restarts app1 with supervisorctl and app2 over XML-RPC (as memmon does) under a
+/// closed-loop load; returns the client's counts.
+private func restartBothUnderLoad(_ stack: LoadStack) throws -> (ok: Int, failed: Int, detail: String) {
+    try stack.start()
+    try stack.startLoad(clients: 8)
+    usleep(800_000)
+    #expect(stack.ctl("restart", "app1").contains("app1: started"))
+    #expect(waitUntil(20) { stack.allUp() }, "app1 back: \(serverView(stack.adminSocket))")
+    usleep(500_000)
+    try stack.restartOverXMLRPC("app2")
+    #expect(waitUntil(20) { stack.allUp() }, "app2 back: \(serverView(stack.adminSocket))")
+    usleep(500_000)
+    return try stack.stopLoad()
+}
+
+@Suite(.serialized, .timeLimit(.minutes(3))) struct WrapUnderLoad {
+    @Test func aRestartOfEachWrappedProgramLosesNoRequest() throws {
+        let stack = try LoadStack(.wrapped)
+        defer { stack.stop() }
+        let r = try restartBothUnderLoad(stack)
+        print("wrap under load: \(r.detail)")
+        #expect(r.failed == 0, "\(r.detail)\n\(stack.dir.read("app1.err"))\n\(stack.dir.read("app2.err"))")
+        #expect(r.ok > 50, "the load ran: \(r.detail)")
+        let wrapLog = stack.dir.read("app1.err") + stack.dir.read("app2.err")
+        #expect(wrapLog.contains("SIGTERM: draining app/app1") && wrapLog.contains("SIGTERM: draining app/app2"), "\(wrapLog)")
+        #expect(wrapLog.contains("drained after"), "\(wrapLog)")
+        for line in wrapLog.split(separator: "\n") where line.contains("drained after") { print("  \(line)") }
+    }
+
+    /// The control: the same restarts without wrap lose the requests in flight, with the
+    /// listener running. A test that cannot fail proves nothing.
+    @Test func withoutWrapTheSameRestartsLoseRequests() throws {
+        let stack = try LoadStack(.plain)
+        defer { stack.stop() }
+        let r = try restartBothUnderLoad(stack)
+        print("no wrap under load: \(r.detail)")
+        #expect(r.failed > 0, "\(r.detail)")
+    }
+}
+
+/// Runs `wrap` on a command against the example HAProxy's unix socket; returns the child.
+private func wrap(_ haproxy: HAProxy, _ servers: [String], _ command: [String], options: [String] = [],
+                  dir: TempDir, pipeStdin: Bool = false, pipeStdout: Bool = false) throws -> Child {
+    var env = ProcessInfo.processInfo.environment
+    env["SUPERVISOR_SERVER_URL"] = nil
+    return try Child(Paths.binary, ["wrap", "--verbose"] + options + [haproxy.unixAddress] + servers + ["--"] + command,
+                     environment: env, pipeStdin: pipeStdin, pipeStdout: pipeStdout, stderr: dir.file("wrap.log"))
+}
+
+/// The pids whose parent is `pid`.
+private func children(of pid: pid_t) -> [pid_t] {
+    let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+    return text.split(separator: " ").compactMap { pid_t($0) }
+}
+
+private func alive(_ pid: pid_t) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+    return !stat.contains(") Z ")
+}
+
+@Suite(.serialized, .timeLimit(.minutes(2))) struct WrapBehaviour {
+    @Test func readyAtOnceWithoutSupervisordAndMaintWhenTheProgramExitsWithItsStatus() throws {
+        let dir = TempDir()
+        let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
+        try haproxy.set("web/web1", "maint")
+        let w = try wrap(haproxy, ["web/web1", "static/web1"], ["sh", "-c", "sleep 0.7; exit 3"], dir: dir)
+        #expect(haproxy.waitFor(["web/web1", "static/web1"], "ready", seconds: 5), "\(dir.read("wrap.log"))")
+        #expect(w.waitExit(10) == 3, "the program's own exit status: \(dir.read("wrap.log"))")
+        #expect(haproxy.states()["web/web1"] == "maint" && haproxy.states()["static/web1"] == "maint",
+                "maint before the wrapper ended")
+        #expect(dir.read("wrap.log").contains("program exited with status 3 by itself"))
+    }
+
+    @Test func deathBySignalIsPassedOn() throws {
+        let dir = TempDir()
+        let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
+        let w = try wrap(haproxy, ["web/web2"], ["sh", "-c", "sleep 0.3; kill -KILL $$"], dir: dir)
+        #expect(w.waitExit(10) == 128 + SIGKILL)
+        #expect(haproxy.states()["web/web2"] == "maint")
+        #expect(dir.read("wrap.log").contains("program was killed by SIGKILL by itself"))
+    }
+
+    @Test func stdioEnvironmentAndDirectoryAreThePrograms() throws {
+        let dir = TempDir()
+        let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
+        let w = try wrap(haproxy, ["web/web2"], ["sh", "-c", "read x; echo \"got $x in $(pwd) as $SH_STATS_UNIX\"; echo to-stderr >&2"],
+                         dir: dir, pipeStdin: true, pipeStdout: true)
+        w.write("hello\n")
+        w.closeStdin()
+        #expect(w.waitExit(10) == 0)
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let n = read(w.stdoutFD!, &buf, buf.count)
+        let out = String(decoding: buf[0..<max(0, n)], as: UTF8.self)
+        #expect(out == "got hello in \(FileManager.default.currentDirectoryPath) as \(ProcessInfo.processInfo.environment["SH_STATS_UNIX"] ?? "")\n")
+        #expect(dir.read("wrap.log").contains("to-stderr"))
+    }
+
+    @Test func theProgramHasItsOwnGroupAndDiesWithAKilledWrapper() throws {
+        let dir = TempDir()
+        let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
+        let w = try wrap(haproxy, ["web/web2"], ["sleep", "1000"], dir: dir)
+        #expect(waitUntil(5) { !children(of: w.pid).isEmpty })
+        let child = try #require(children(of: w.pid).first)
+        #expect(getpgid(child) == child, "its own process group")
+        #expect(getpgid(child) != getpgid(w.pid))
+        w.signal(SIGKILL)
+        #expect(w.waitExit(5) == 128 + SIGKILL)
+        #expect(waitUntil(5) { !alive(child) }, "no orphan after the wrapper's SIGKILL")
+    }
+
+    @Test func aProgramThatIgnoresSIGTERMEndsWithTheWrappersSIGKILL() throws {
+        let dir = TempDir()
+        let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
+        let w = try wrap(haproxy, ["web/web2"], ["sh", "-c", "trap '' TERM; exec sleep 1000"], dir: dir)
+        #expect(waitUntil(5) { !children(of: w.pid).isEmpty && dir.read("wrap.log").contains("ready at once") })
+        let child = try #require(children(of: w.pid).first)
+        w.signal(SIGTERM)
+        #expect(waitUntil(5) { dir.read("wrap.log").contains("passing SIGTERM to the program's process group") }, "\(dir.read("wrap.log"))")
+        usleep(300_000)
+        #expect(alive(child) && w.running, "the program ignores SIGTERM; the wrapper waits for it")
+        #expect(haproxy.states()["web/web2"] == "drain")
+        // supervisord's SIGKILL after stopwaitsecs.
+        w.signal(SIGKILL)
+        #expect(waitUntil(5) { !alive(child) }, "the program dies with the wrapper")
+    }
+
+    @Test func otherSignalsArePassedOnAtOnce() throws {
+        let dir = TempDir()
+        let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
+        let w = try wrap(haproxy, ["web/web2"], ["sh", "-c", "trap 'echo got-hup >&2' HUP; trap 'echo got-usr1 >&2; exit 9' USR1; while :; do sleep 0.05; done"], dir: dir)
+        #expect(waitUntil(5) { dir.read("wrap.log").contains("ready at once") })
+        w.signal(SIGHUP)
+        #expect(waitUntil(5) { dir.read("wrap.log").contains("got-hup") }, "\(dir.read("wrap.log"))")
+        w.signal(SIGUSR1)
+        #expect(w.waitExit(5) == 9)
+        #expect(dir.read("wrap.log").contains("SIGHUP: passed on to the program"))
+    }
+
+    @Test func haproxyDownNeverHoldsUpAStop() throws {
+        let dir = TempDir()
+        let hang = try StandIn(unixPath: dir.file("hang.sock"), mode: .hang)
+        defer { hang.stop() }
+        var env = ProcessInfo.processInfo.environment
+        env["SUPERVISOR_SERVER_URL"] = nil
+        let w = try Child(Paths.binary, ["wrap", "--timeout", "1", "--socket", "unix://" + dir.file("none.sock"),
+                                         "--socket", "unix://" + hang.path, "web/web1", "--", "sleep", "1000"],
+                          environment: env, stderr: dir.file("wrap.log"))
+        #expect(waitUntil(5) { !children(of: w.pid).isEmpty })
+        usleep(1_200_000) // the start-up maint/ready exchanges have timed out
+        w.signal(SIGTERM)
+        // At most one --timeout for the drain and one for maint, then the program's end.
+        #expect(w.waitExit(6) == 128 + SIGTERM, "\(dir.read("wrap.log"))")
+        let log = dir.read("wrap.log")
+        #expect(log.contains("connect unix://\(dir.path)/none.sock: No such file or directory"), "\(log)")
+        #expect(log.contains("read unix://\(hang.path): timed out"), "\(log)")
+    }
+
+    @Test func severalSocketsAreDrainedAndSetToMaint() throws {
+        let dir = TempDir()
+        let apps = AppPorts()
+        let h1 = try HAProxy(dir: dir, name: "h1", apps: apps).start()
+        let h2 = try HAProxy(dir: dir, name: "h2", apps: apps).start()
+        var env = ProcessInfo.processInfo.environment
+        env["SUPERVISOR_SERVER_URL"] = nil
+        let w = try Child(Paths.binary, ["wrap", "--socket", h1.unixAddress, "--socket", h2.tcpAddress, "api/api0", "api/api1",
+                                         "--", "sleep", "1000"], environment: env, stderr: dir.file("wrap.log"))
+        #expect(h1.waitFor(["api/api0", "api/api1"], "ready") && h2.waitFor(["api/api0", "api/api1"], "ready"))
+        try h1.set("api/api0", "maint")
+        w.signal(SIGTERM)
+        #expect(w.waitExit(10) == 128 + SIGTERM, "\(dir.read("wrap.log"))")
+        #expect(h1.waitFor(["api/api0", "api/api1"], "maint", seconds: 1) && h2.waitFor(["api/api0", "api/api1"], "maint", seconds: 1))
+        #expect(dir.read("wrap.log").contains("drained after"), "idle servers are not waited on")
+    }
+
+    @Test(arguments: [
+        (["wrap", "/nonexistent.sock", "web/web1", "--", "/nonexistent/program"], 127, "/nonexistent/program: No such file or directory"),
+        (["wrap", "/nonexistent.sock", "web/web1", "--", "/etc"], 126, "/etc: Permission denied"),
+        (["wrap", "/nonexistent.sock", "we\\b/web1", "--", "true"], 2, "BACKEND contains '\\\\'"),
+        (["wrap", "/nonexistent.sock", "web/web1", "true"], 2, "missing '-- COMMAND'"),
+        (["wrap", "/nonexistent.sock", "--", "true"], 2, "missing BACKEND/SERVER"),
+        (["wrap", "/nonexistent.sock", "web/web1", "--"], 2, "missing COMMAND"),
+        (["wrap", "--drain-timeout", "x", "/a.sock", "web/web1", "--", "true"], 2, "--drain-timeout 'x'"),
+        (["wrap", "tcp://u:p@127.0.0.1:1", "web/web1", "--", "true"], 2, "takes no user or password"),
+    ])
+    func errorsAsEnvAndExecGiveThem(_ args: [String], _ status: Int32, _ message: String) throws {
+        let r = try run(Paths.binary, args, seconds: 10)
+        #expect(r.status == status, "\(r.err)")
+        #expect(r.err.contains(message), "\(r.err)")
+        #expect(r.out.isEmpty)
+    }
+
+    @Test func helpListsTheCommands() throws {
+        let h = try run(Paths.binary, ["--help"])
+        #expect(h.status == 0 && h.out.contains("wrap") && h.out.contains("check"))
+        let w = try run(Paths.binary, ["wrap", "--help"])
+        #expect(w.status == 0 && w.out.contains("--drain-timeout SECONDS"))
+    }
+}
