@@ -88,6 +88,92 @@ def time_to_ready(cmd, runs):
     return statistics.median(times) / 1e6
 
 
+def cpu_ns(pid):
+    """CPU time a process has used, in ns (/proc/PID/schedstat)."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[0])
+
+
+def hanging_acks(listener, run, n=200):
+    """Acknowledgement latency while two stats sockets accept and never answer (--timeout 30)."""
+    socks = []
+    for k in range(2):
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(f"{run}/hang{k}.sock")
+        s.listen(64)
+        socks.append(s)
+    cmd = [listener, "--timeout", "30", "--resync", "0", "--socket", f"unix://{run}/hang0.sock",
+           "--socket", f"unix://{run}/hang1.sock", "web1:web/web1"]
+    try:
+        lat, _ = run_events(cmd, n)
+    finally:
+        for s in socks:
+            s.close()
+    return lat
+
+
+def scale(listener, run, n):
+    """n mapped servers in n/100 backends of a real HAProxy: CPU for the start-up check, the
+    wait of the first event behind it, and the CPU of each resync."""
+    cfg = f"{run}/scale-{n}.cfg"
+    with open(cfg, "w") as f:
+        f.write(f"global\n    stats socket {run}/scale-{n}.sock mode 600 level admin\n"
+                "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n")
+        for b in range(max(1, n // 100)):
+            f.write(f"backend b{b}\n")
+            for i in range(b * 100, min(n, (b + 1) * 100)):
+                f.write(f"    server s{i} 127.0.0.1:9\n")
+    h = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            if os.path.exists(f"{run}/scale-{n}.sock"):
+                break
+            time.sleep(0.05)
+        time.sleep(0.2)
+        mappings = [f"p{i}:b{i // 100}/s{i}" for i in range(n)]
+        log = f"{run}/scale-{n}.log"
+        p = subprocess.Popen([listener, "--verbose", "--resync", "1", f"unix://{run}/scale-{n}.sock"] + mappings,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(log, "w"), bufsize=0)
+        fin, fout = p.stdin.fileno(), p.stdout.fileno()
+        t = time.perf_counter_ns()
+        assert read_exactly(fout, 6) == b"READY\n"
+        os.write(fin, event(1))
+        read_exactly(fout, len(ACK))
+        first_ack = (time.perf_counter_ns() - t) / 1e6
+        while "read 'show servers state'" not in open(log).read():
+            time.sleep(0.01)
+        startup = cpu_ns(p.pid) / 1e6
+        before, reads_before = cpu_ns(p.pid), open(log).read().count("read 'show servers state'")
+        time.sleep(5.2)
+        reads = open(log).read().count("read 'show servers state'") - reads_before
+        per_resync = (cpu_ns(p.pid) - before) / 1e6 / max(1, reads)
+        p.stdin.close()
+        p.wait()
+        return startup, first_ack, per_resync
+    finally:
+        h.terminate()
+        h.wait()
+
+
+def wrap_memory(static, run):
+    """A static wrap around `sleep`: its private memory and its CPU over 2 idle seconds."""
+    p = subprocess.Popen([static, "wrap", "--supervisor", "none", f"unix://{run}/admin.sock", "web/web1", "--",
+                          "sleep", "1000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    before = cpu_ns(p.pid)
+    time.sleep(2)
+    idle = (cpu_ns(p.pid) - before) / 1e6
+    fields = {}
+    with open(f"/proc/{p.pid}/smaps_rollup") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if v.strip().endswith("kB"):
+                fields[k] = int(v.split()[0])
+    p.terminate()
+    p.wait()
+    return fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0), fields.get("Rss", 0), idle
+
+
 def pct(values, q):
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))]
@@ -128,6 +214,11 @@ def main():
         ready = time_to_ready((static or a.listener, f"unix://{run}/admin.sock", "web1:web/web1"), 100)
         floor_ready = time_to_ready((a.floor, f"unix:{run}/admin.sock", "web/web1"), 100)
         size = os.path.getsize(static) if static else None
+        hang = hanging_acks(a.listener, run)
+        scales = {n: scale(a.listener, run, n) for n in (100, 1000, 10000)}
+        wrap_private = wrap_rss = wrap_idle = None
+        if static:
+            wrap_private, wrap_rss, wrap_idle = wrap_memory(static, run)
         print_ready = print_rss = None
         if a.print:
             print_ready = time_to_ready([a.print], 100)
@@ -164,6 +255,14 @@ def main():
         print(f"static Swift print binary: peak RSS {print_rss / 1024:.2f} MB, exec to READY {print_ready:.2f} ms")
     if size:
         print(f"static binary: {size / 1e6:.2f} MB ({size} bytes)")
+    print(f"\nacknowledgements with two stats sockets that never answer (--timeout 30): "
+          f"p50 {pct(hang, 0.5) / 1e3:.1f} us, p99 {pct(hang, 0.99) / 1e3:.1f} us, max {max(hang) / 1e3:.1f} us")
+    print(f"\n{'mapped servers':>15} {'start-up check CPU ms':>22} {'first ack ms':>13} {'CPU per resync ms':>18}")
+    for n, (startup, first, resync) in scales.items():
+        print(f"{n:>15,} {startup:>22.1f} {first:>13.2f} {resync:>18.2f}")
+    if wrap_private is not None:
+        print(f"\nwrap (static) around sleep: private memory {wrap_private} kB of {wrap_rss} kB resident; "
+              f"CPU over 2 idle seconds {wrap_idle:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -43,11 +43,19 @@ final class Listener {
         return channel.exitCode!
     }
 
+    /// Two programs on one server: legal, but the latest event of either sets it.
     private func warnAboutSharedServers() {
         let table = convergence.table
-        for t in table.targets.indices {
-            let programs = table.mappings.indices.filter { table.targetOf[$0] == t }.map { table.mappings[$0].program }
-            if Set(programs.map { $0.string }).count > 1 {
+        var firstProgram: [[UInt8]?] = Array(repeating: nil, count: table.targets.count)
+        var warned = Array(repeating: false, count: table.targets.count)
+        for (m, mapping) in table.mappings.enumerated() {
+            let t = table.targetOf[m]
+            guard let first = firstProgram[t] else {
+                firstProgram[t] = mapping.program
+                continue
+            }
+            if first != mapping.program && !warned[t] {
+                warned[t] = true
                 log.log(.warning, "\(table.targets[t].name) is mapped to several programs (\(table.mappingsText(of: t))): the latest event of any of them sets it")
             }
         }

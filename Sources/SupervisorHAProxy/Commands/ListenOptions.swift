@@ -190,10 +190,11 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
         positional.removeFirst()
     }
     guard !positional.isEmpty else { return .invalid("missing PROGRAM:BACKEND/SERVER mappings") }
+    var seen = Set<String>()
     for p in positional {
         switch Mapping.parse(p) {
         case .success(let m):
-            if o.mappings.contains(m) { return .invalid("mapping '\(p)' is given twice") }
+            if !seen.insert(m.text).inserted { return .invalid("mapping '\(p)' is given twice") }
             o.mappings.append(m)
         case .failure(let e): return .invalid(e.message)
         }

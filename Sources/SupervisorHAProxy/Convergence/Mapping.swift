@@ -44,6 +44,7 @@ struct Target: Equatable {
 /// A byte as an error message shows it: `'\'`, `a space`, `byte 0x1b`.
 func describe(byte b: UInt8) -> String {
     if b == space { return "a space" }
+    if b == UInt8(ascii: "\\") { return "a backslash" }
     if b > 0x20 && b < 0x7f { return "'\(String(UnicodeScalar(b)))'" }
     let hex: [Character] = Array("0123456789abcdef")
     return "byte 0x\(hex[Int(b >> 4)])\(hex[Int(b & 0xf)])"
@@ -126,6 +127,9 @@ struct MappingTable {
     private var byGroupProcess: ByteTable
     /// The next mapping of the same key, or -1.
     private var nextSame: [Int]
+    /// The first mapping of each target, and the next mapping of the same target (or -1).
+    private var firstOfTarget: [Int] = []
+    private var nextOfTarget: [Int]
 
     init(_ mappings: [Mapping]) {
         self.mappings = mappings
@@ -134,12 +138,19 @@ struct MappingTable {
         byProcess = ByteTable(expected: mappings.count)
         byGroupProcess = ByteTable(expected: mappings.count)
         nextSame = Array(repeating: -1, count: mappings.count)
+        nextOfTarget = Array(repeating: -1, count: mappings.count)
+        var lastOfTarget: [Int] = []
         for (m, mapping) in mappings.enumerated() {
             let t = targetIndex.insert(mapping.target.backend, sep: slash, mapping.target.server, value: targets.count)
             if t == targets.count {
                 targets.append(mapping.target)
                 backendOf.append(backendIndex.insert(mapping.target.backend, value: backendCount))
                 if backendOf[t] == backendCount { backendCount += 1 }
+                firstOfTarget.append(m)
+                lastOfTarget.append(m)
+            } else {
+                nextOfTarget[lastOfTarget[t]] = m
+                lastOfTarget[t] = m
             }
             targetOf.append(t)
             let first = mapping.group.map { byGroupProcess.insert($0, sep: colon, mapping.process, value: m) }
@@ -180,6 +191,12 @@ struct MappingTable {
 
     /// Every mapping of target t, for messages.
     func mappingsText(of t: Int) -> String {
-        mappings.indices.filter { targetOf[$0] == t }.map { mappings[$0].text }.joined(separator: ", ")
+        var texts: [String] = []
+        var m = firstOfTarget[t]
+        while m >= 0 {
+            texts.append(mappings[m].text)
+            m = nextOfTarget[m]
+        }
+        return texts.joined(separator: ", ")
     }
 }

@@ -46,6 +46,39 @@ private func restartBothUnderLoad(_ stack: LoadStack) throws -> (ok: Int, failed
     }
 }
 
+@Suite(.serialized, .timeLimit(.minutes(2))) struct WrapUnderSupervisord {
+    /// Without the listener, wrap keeps its servers right by itself: maint until supervisord
+    /// reports the program RUNNING, then ready; its drain bound is half of stopwaitsecs.
+    @Test func aloneItKeepsItsServersRight() throws {
+        let stack = try LoadStack(.wrapped, listener: false)
+        defer { stack.stop() }
+        try stack.start()
+        #expect(stack.ctl("stop", "app1").contains("app1: stopped"))
+        #expect(serverView(stack.adminSocket)["app/app1"]?.admin == "maint")
+        #expect(stack.ctl("start", "app1").contains("app1: started"))
+        #expect(waitUntil(10) { stack.allUp() }, "\(serverView(stack.adminSocket))")
+        let log = stack.dir.read("app1.err")
+        #expect(log.contains("draining app/app1 (at most 5000 ms)"), "stopwaitsecs=10 from supervisord: \(log)")
+        let lines = log.split(separator: "\n")
+        let started = lines.lastIndex { $0.contains("RUNNING: app/app1 ready") }
+        let stopped = lines.lastIndex { $0.contains("program was killed by SIGTERM; app/app1 to maint") }
+        #expect(started != nil && stopped != nil && stopped! < started!, "\(log)")
+    }
+
+    /// supervisord shutting down stops every wrapped program through its wrapper: each
+    /// server ends in maint and no program is left behind.
+    @Test func supervisordsShutdownLeavesEveryServerInMaint() throws {
+        let stack = try LoadStack(.wrapped)
+        defer { stack.stop() }
+        try stack.start()
+        #expect(stack.shutDownSupervisord() == 0)
+        let view = serverView(stack.adminSocket)
+        #expect(view["app/app1"]?.admin == "maint" && view["app/app2"]?.admin == "maint", "\(view)")
+        let left = try run("/usr/bin/pgrep", ["-f", Programs.backend + " \\(\(stack.appPorts[0])|\(stack.appPorts[1]))"])
+        #expect(left.out.isEmpty, "backends left running: \(left.out)")
+    }
+}
+
 /// Runs `wrap` on a command against the example HAProxy's unix socket; returns the child.
 private func wrap(_ haproxy: HAProxy, _ servers: [String], _ command: [String], options: [String] = [],
                   dir: TempDir, pipeStdin: Bool = false, pipeStdout: Bool = false) throws -> Child {
@@ -183,7 +216,7 @@ private func alive(_ pid: pid_t) -> Bool {
     @Test(arguments: [
         (["wrap", "/nonexistent.sock", "web/web1", "--", "/nonexistent/program"], 127, "/nonexistent/program: No such file or directory"),
         (["wrap", "/nonexistent.sock", "web/web1", "--", "/etc"], 126, "/etc: Permission denied"),
-        (["wrap", "/nonexistent.sock", "we\\b/web1", "--", "true"], 2, "BACKEND contains '\\\\'"),
+        (["wrap", "/nonexistent.sock", "we\\b/web1", "--", "true"], 2, "BACKEND contains a backslash"),
         (["wrap", "/nonexistent.sock", "web/web1", "true"], 2, "missing '-- COMMAND'"),
         (["wrap", "/nonexistent.sock", "--", "true"], 2, "missing BACKEND/SERVER"),
         (["wrap", "/nonexistent.sock", "web/web1", "--"], 2, "missing COMMAND"),

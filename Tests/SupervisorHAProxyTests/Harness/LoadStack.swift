@@ -41,6 +41,7 @@ final class LoadStack {
 
     let dir = TempDir()
     let mode: Mode
+    let listener: Bool
     let apps = ["app1", "app2"]
     let appPorts = [freePort(), freePort()]
     let frontendPort = freePort()
@@ -49,8 +50,9 @@ final class LoadStack {
     private(set) var supervisord: Child?
     private var load: Child?
 
-    init(_ mode: Mode) throws {
+    init(_ mode: Mode, listener: Bool = true) throws {
         self.mode = mode
+        self.listener = listener
         try writeConfigs()
     }
 
@@ -103,13 +105,13 @@ final class LoadStack {
 
                 """
         }
-        s += """
+        if listener { s += """
             [eventlistener:haproxy]
             command=\(Paths.binary) unix://\(adminSocket) \(apps.map { "\($0):app/\($0)" }.joined(separator: " "))
             events=PROCESS_STATE
             stderr_logfile=\(dir.file("listener.log"))
 
-            """
+            """ }
         try s.write(toFile: dir.file("supervisord.conf"), atomically: true, encoding: .utf8)
     }
 
@@ -131,7 +133,7 @@ final class LoadStack {
     func allUp() -> Bool {
         let view = serverView(adminSocket)
         return apps.allSatisfy { view["app/\($0)"]?.admin == "ready" && view["app/\($0)"]?.status.hasPrefix("UP") == true }
-            && status().filter { $0.value == "RUNNING" }.count == apps.count + 1
+            && status().filter { $0.value == "RUNNING" }.count == apps.count + (listener ? 1 : 0)
     }
 
     @discardableResult
@@ -180,6 +182,13 @@ final class LoadStack {
             throw TestFailure("load client said '\(text)'")
         }
         return (ok, failed, text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// supervisord's own shutdown (SIGTERM), waited for.
+    func shutDownSupervisord() -> Int32? {
+        supervisord?.signal(SIGTERM)
+        defer { supervisord = nil }
+        return supervisord?.waitExit(30)
     }
 
     func stop() {

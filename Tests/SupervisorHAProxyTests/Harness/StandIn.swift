@@ -10,6 +10,11 @@ final class StandIn {
         case endlessServers
         /// An HTTP 200 XML-RPC answer whose body never ends (as supervisord).
         case endlessXMLRPC
+        /// Answers as HAProxy does (an empty server list; an empty line per command) and
+        /// records every byte it is sent.
+        case recordAsHAProxy
+        /// Listens with a backlog of 0 and never accepts: its backlog is full at once.
+        case neverAccept
     }
 
     /// What the accepting thread and the test share.
@@ -18,6 +23,7 @@ final class StandIn {
         var clients: [Int32] = []
         var connections = 0
         var stopped = false
+        var received: [UInt8] = []
     }
 
     let path: String
@@ -38,10 +44,11 @@ final class StandIn {
         let ok = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard ok == 0, listen(fd, 16) == 0 else { throw TestFailure("stand-in cannot listen on \(unixPath)") }
+        guard ok == 0, listen(fd, mode == .neverAccept ? 0 : 16) == 0 else { throw TestFailure("stand-in cannot listen on \(unixPath)") }
         let listener = fd
         let me = shared
         thread = Thread {
+            if mode == .neverAccept { return }
             while true {
                 let c = accept(listener, nil, nil)
                 guard c >= 0 else { return }
@@ -49,9 +56,18 @@ final class StandIn {
                 me.connections += 1
                 me.clients.append(c)
                 me.lock.unlock()
-                var buf = [UInt8](repeating: 0, count: 4096)
+                var buf = [UInt8](repeating: 0, count: 65536)
                 var p = pollfd(fd: c, events: Int16(POLLIN), revents: 0)
-                if poll(&p, 1, 1000) > 0 { _ = read(c, &buf, buf.count) }
+                var got: [UInt8] = []
+                // A whole command line, as HAProxy reads it.
+                while !got.contains(10), poll(&p, 1, 1000) > 0 {
+                    let n = read(c, &buf, buf.count)
+                    if n <= 0 { break }
+                    got += buf[0..<n]
+                }
+                me.lock.lock()
+                me.received += got
+                me.lock.unlock()
                 switch mode {
                 case .hang:
                     continue
@@ -60,6 +76,15 @@ final class StandIn {
                     _ = g.withCString { send(c, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
                     close(c)
                 case .closeAtOnce:
+                    close(c)
+                case .recordAsHAProxy:
+                    let line = String(decoding: got, as: UTF8.self)
+                    let answer = line.hasPrefix("show servers state")
+                        ? "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state\n\n"
+                        : String(repeating: "\n", count: line.split(separator: ";").count)
+                    _ = answer.withCString { send(c, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                    close(c)
+                case .neverAccept:
                     close(c)
                 case .endlessServers, .endlessXMLRPC:
                     let head = mode == .endlessServers
@@ -83,6 +108,13 @@ final class StandIn {
             }
         }
         thread.start()
+    }
+
+    /// Every byte the stand-in was sent.
+    var received: [UInt8] {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
+        return shared.received
     }
 
     var connectionCount: Int {
