@@ -1,9 +1,16 @@
 import CSocketShim
+import Glibc
 
 /// `supervisor-haproxy [listen]`: the event listener. supervisord's events on stdin, each
 /// acknowledged as soon as it is read; every HAProxy instance converging on the desired
-/// state on its own; supervisord asked for every process's state at start. All of it on one
-/// reactor: no peer, however slow or hostile, holds up another.
+/// state on its own; supervisord asked for every process's state at start and whenever it
+/// dropped events. All of it on one reactor: no peer, however slow or hostile, holds up
+/// another.
+///
+/// A stop signal asks supervisord what it is doing: shutting down or restarting (or not
+/// answering), every mapped server goes to maint before the listener ends, since the last
+/// events of a shutdown never reach it; running (only the listener is being restarted),
+/// HAProxy is left as it is.
 final class Listener {
     let options: Options
     let log: Logger
@@ -11,6 +18,16 @@ final class Listener {
     let reactor = Reactor()
     private(set) var channel: EventChannel!
     private(set) var supervisor: SupervisorClient?
+    private var signals: SignalChannel?
+    private let signalError = FixedBuffer(capacity: 256)
+    private var lastPoolSerial: Int?
+    /// A sync is under way, and another was asked for meanwhile.
+    private var syncing = false
+    private var syncAgain = false
+    /// Set by a stop signal: the signal, and until when the last changes may take.
+    private var stopSignal: Int32?
+    private var stopDeadline = Int64.max
+    private var stopDecided = false
 
     init(options: Options, log: Logger, input: Int32 = 0, output: Int32 = 1) {
         self.options = options
@@ -29,18 +46,70 @@ final class Listener {
         }
     }
 
-    /// Runs until end of input (0) or a protocol or I/O error (1).
+    static let stopSignals: [Int32] = [SIGTERM, SIGINT, SIGQUIT, SIGHUP]
+
+    /// Runs until end of input (0), a protocol or I/O error (1), or a stop signal (the
+    /// listener then ends by that signal).
     func run() -> Int32 {
         warnAboutSharedServers()
+        signals = SignalChannel(Listener.stopSignals, error: signalError) { [unowned self] sig in
+            stopRequested(sig, now: shim_now_ms())
+        }
+        if let signals { reactor.add(signals) } else { log.log(.warning, "\(signalError.text): a stop signal ends the listener at once") }
         channel.ready()
         syncWithSupervisor(now: shim_now_ms())
-        while channel.exitCode == nil {
+        while channel.exitCode == nil || stopSignal != nil {
             guard reactor.turn() else {
                 log.log(.error, "\(reactor.error.text); exiting")
                 return 1
             }
+            if let sig = stopSignal, stopDecided, stopFinished(now: shim_now_ms()) { shim_exit_like(0, sig) }
         }
         return channel.exitCode!
+    }
+
+    // MARK: stopping
+
+    private func stopRequested(_ sig: Int32, now: Int64) {
+        guard stopSignal == nil else { return }
+        stopSignal = sig
+        guard let client = supervisor else {
+            log.log(.info, "\(signalName(sig)): exiting; no supervisord to ask, HAProxy is left as it is")
+            return shim_exit_like(0, sig)
+        }
+        syncing = false
+        client.call("supervisor.getState", now: now, onStruct: { [unowned self] s in
+            guard let state = s.value(2) else { return }
+            if state.equals("RUNNING") {
+                log.log(.info, "\(signalName(sig)): supervisord is RUNNING, so only the listener stops; HAProxy is left as it is")
+                shim_exit_like(0, sig)
+            }
+            shutDown(sig, because: "supervisord is \(String(bytes: state))", now: shim_now_ms())
+        }, onDone: { [unowned self] failure in
+            guard let failure else {
+                return shutDown(sig, because: "supervisord named no state", now: shim_now_ms())
+            }
+            // Seen on 4.2.5: while it shuts down, every call answers fault 6 SHUTDOWN_STATE.
+            let shuttingDown = client.reader.failure == .fault && client.reader.faultCode == 6
+            shutDown(sig, because: shuttingDown ? "supervisord is shutting down" : "supervisord does not answer (\(failure))", now: shim_now_ms())
+        })
+    }
+
+    /// Every mapped server to maint on every socket, within --timeout.
+    private func shutDown(_ sig: Int32, because reason: String, now: Int64) {
+        guard !stopDecided else { return }
+        stopDecided = true
+        stopDeadline = now + Int64(options.timing.timeoutMs) + 100
+        log.log(.info, "\(signalName(sig)): \(reason): every mapped server to maint before exiting")
+        if case .ignore = options.stateTable[.stopped] { return }
+        for t in convergence.table.targets.indices { convergence.record(target: t, state: .maint) }
+    }
+
+    private func stopFinished(now: Int64) -> Bool {
+        if now >= stopDeadline { return true }
+        return convergence.instances.allSatisfy { i in
+            !i.exchange.inFlight && (i.pendingCount == 0 || i.schedule.failures > 0)
+        }
     }
 
     /// Two programs on one server: legal, but the latest event of either sets it.
@@ -62,6 +131,7 @@ final class Listener {
     }
 
     private func handleEvent(_ reader: EventReader) {
+        noticeLostEvents(reader.current.poolSerial)
         let name = reader.eventName
         guard let state = ProcessState(eventName: name) else {
             if let l = log.begin(.debug) {
@@ -132,10 +202,30 @@ final class Listener {
         log.end()
     }
 
+    /// A gap in `poolserial` means supervisord dropped events (its buffer overflowed):
+    /// what they said is asked for again.
+    private func noticeLostEvents(_ serial: Int?) {
+        guard let serial else { return }
+        defer { lastPoolSerial = serial }
+        guard let last = lastPoolSerial, serial > last + 1 else { return }
+        let lost = serial - last - 1
+        guard supervisor != nil else {
+            log.log(.warning, "supervisord dropped \(lost) event(s) (poolserial \(last) to \(serial)); no supervisord to ask for the states they carried")
+            return
+        }
+        log.log(.warning, "supervisord dropped \(lost) event(s) (poolserial \(last) to \(serial)): asking it for every process's state")
+        syncWithSupervisor(now: shim_now_ms())
+    }
+
     /// The state of every mapped program from supervisord, applied as it streams in; an
     /// event that arrives meanwhile is newer and wins.
     private func syncWithSupervisor(now: Int64) {
-        guard let client = supervisor else { return }
+        guard let client = supervisor, stopSignal == nil else { return }
+        if syncing {
+            syncAgain = true
+            return
+        }
+        syncing = true
         var processes = 0, taken = 0
         convergence.syncStarted()
         client.call("supervisor.getAllProcessInfo", now: now, onStruct: { [unowned self] s in
@@ -147,10 +237,15 @@ final class Listener {
                 if convergence.recordFromSync(target: table.targetOf[m], state: admin) { taken += 1 }
             }
         }, onDone: { [unowned self] failure in
+            syncing = false
             if let failure {
                 log.log(.warning, "start-up sync from \(client.url.display) failed: \(failure); carrying on with events alone")
             } else {
                 log.log(.info, "start-up sync: supervisord reports \(processes) process(es); \(taken) mapped server state(s) taken from them")
+            }
+            if syncAgain {
+                syncAgain = false
+                syncWithSupervisor(now: shim_now_ms())
             }
         })
     }

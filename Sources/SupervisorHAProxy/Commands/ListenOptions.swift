@@ -42,6 +42,9 @@ let help = usage + """
                             0 turns retries off)
       --resync SECONDS      read 'show servers state' this often and repair what differs
                             (default 30; 0 turns it off)
+      --reload-check SECONDS
+                            read 'show info' this often to notice an HAProxy reload or
+                            restart and repair at once (default 1; 0 turns it off)
       --supervisor URL      supervisord to ask for every process's state at start
                             (unix:///PATH or http://[USER:PASSWORD@]HOST:PORT; default
                             $SUPERVISOR_SERVER_URL; 'none' turns start-up sync off)
@@ -138,7 +141,7 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
             default: o.dryRun = true
             }
             continue
-        case "--socket", "--timeout", "--retry-max", "--resync", "--supervisor", "--on":
+        case "--socket", "--timeout", "--retry-max", "--resync", "--reload-check", "--supervisor", "--on":
             break
         default:
             return .invalid("unknown option '\(arg)'")
@@ -158,13 +161,14 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
             case .success(let e): o.sockets.append(SocketSpec(text: value, endpoint: e))
             case .failure(let e): return .invalid(e.message)
             }
-        case "--timeout", "--retry-max", "--resync":
+        case "--timeout", "--retry-max", "--resync", "--reload-check":
             guard let ms = parseSeconds(value, allowZero: arg != "--timeout"), arg != "--timeout" || ms > 0 else {
                 return .invalid("\(arg) '\(value)': expected a number of seconds from \(arg == "--timeout" ? "0.001" : "0") to 86400")
             }
             switch arg {
             case "--timeout": o.timing.timeoutMs = ms
             case "--retry-max": o.timing.retryMaxMs = ms == 0 ? 0 : max(ms, Timing.retryFirstMs)
+            case "--reload-check": o.timing.reloadCheckMs = ms
             default: o.timing.resyncMs = ms
             }
         case "--supervisor":

@@ -24,7 +24,7 @@ final class HAProxyInstance: Pollable {
     private(set) var readsDone = 0
     private(set) var lastReadFailed = false
 
-    private enum Task { case none, reading, sending }
+    private enum Task { case none, reading, sending, info }
     private var task = Task.none
     private var batch: [Int] = []
     /// The state each command of the batch sets.
@@ -33,6 +33,10 @@ final class HAProxyInstance: Pollable {
     private let request = FixedBuffer(capacity: 8192)
     private let answer = FixedBuffer(capacity: 16384)
     private var stateReader = ServerStateReader()
+    private var info = InfoReader()
+    /// The worker HAProxy's `show info` last named: a change means a reload or restart.
+    private(set) var workerPid: Int?
+    private var workerStart: Int?
 
     private var table: MappingTable { convergence.table }
     private var log: Logger { convergence.log }
@@ -83,13 +87,23 @@ final class HAProxyInstance: Pollable {
     func turn(revents: Int16, now: Int64) {
         if exchange.inFlight {
             let outcome = exchange.turn(revents: revents, now: now) { chunk in
-                if task == .reading { readChunk(chunk) } else { answer.append(chunk) }
+                switch task {
+                case .reading: readChunk(chunk)
+                case .info: info.feed(chunk)
+                default: answer.append(chunk)
+                }
             }
             switch outcome {
             case .inProgress: return
             case .failed: return failed(now: now)
             case .finished:
-                guard task == .reading ? readFinished(now: now) : sendFinished() else { return failed(now: now) }
+                let ok: Bool
+                switch task {
+                case .reading: ok = readFinished(now: now)
+                case .info: ok = infoFinished(now: now)
+                default: ok = sendFinished()
+                }
+                guard ok else { return failed(now: now) }
                 task = .none
                 let failures = schedule.succeeded()
                 if failures > 0 {
@@ -102,7 +116,8 @@ final class HAProxyInstance: Pollable {
 
     private func startNext(now: Int64) {
         if readOnce || schedule.readDue(now: now) { return startRead(now: now) }
-        if pendingCount > 0 { startSend(now: now) }
+        if pendingCount > 0 { return startSend(now: now) }
+        if schedule.infoDue(now: now) { startInfo(now: now) }
     }
 
     private func start(_ t: Task, now: Int64) {
@@ -118,6 +133,8 @@ final class HAProxyInstance: Pollable {
             readsDone += 1
         }
         task = .none
+        // What comes back may be another HAProxy: its worker is learnt anew.
+        workerPid = nil
         let waiting = pendingCount
         guard let backoff = schedule.failed(now: now) else {
             if let l = log.begin(.error) {
@@ -203,6 +220,32 @@ final class HAProxyInstance: Pollable {
                 markPending(t)
             }
         }
+        return true
+    }
+
+    // MARK: show info: a reload or restart noticed within a second
+
+    private func startInfo(now: Int64) {
+        request.clear()
+        request.append(showInfo)
+        info.reset()
+        start(.info, now: now)
+    }
+
+    /// A new worker (another Pid or Start_time_sec) has forgotten every runtime state:
+    /// read and repair at once.
+    private func infoFinished(now: Int64) -> Bool {
+        guard let pid = info.pid else {
+            peer.fail("not a 'show info' answer:", quoting: info.firstLine)
+            return false
+        }
+        schedule.infoDone(now: now)
+        if let known = workerPid, known != pid || workerStart != info.startTime {
+            log.log(.info, "HAProxy at \(peer.display) was reloaded or restarted (worker pid \(known) -> \(pid)): reading its state")
+            schedule.readNow()
+        }
+        workerPid = pid
+        workerStart = info.startTime
         return true
     }
 

@@ -6,6 +6,8 @@ struct Timing: Equatable {
     var retryMaxMs = 30000
     /// 0: no periodic resync.
     var resyncMs = 30000
+    /// How often `show info` is read to notice a reload or restart (0: never).
+    var reloadCheckMs = 1000
     static let retryFirstMs = 500
 }
 
@@ -15,6 +17,8 @@ struct Schedule {
     private(set) var retryAt: Int64 = 0
     /// The first read is the start-up check: due at once.
     private(set) var resyncAt: Int64 = 0
+    /// The next `show info`; the first comes one interval after the start-up read.
+    private(set) var infoAt = Int64.max
 
     init(timing: Timing) { self.timing = timing }
 
@@ -26,12 +30,22 @@ struct Schedule {
     /// read, so pending changes wait for it), at once when there is work, else its resync.
     func wakeAt(hasPending: Bool) -> Int64 {
         if failures > 0 { return retryAt }
-        return hasPending ? 0 : resyncAt
+        return hasPending ? 0 : min(resyncAt, infoAt)
     }
+
+    /// Whether `show info` is due (when nothing else is).
+    func infoDue(now: Int64) -> Bool { infoAt <= now }
 
     /// A read of `show servers state` went through.
     mutating func readDone(now: Int64) {
         resyncAt = timing.resyncMs > 0 ? now + Int64(timing.resyncMs) : Int64.max
+        // The first `show info` right after the start-up read: it names the worker to watch.
+        if infoAt == Int64.max && timing.reloadCheckMs > 0 { infoAt = now } else { infoDone(now: now) }
+    }
+
+    /// A `show info` went through.
+    mutating func infoDone(now: Int64) {
+        infoAt = timing.reloadCheckMs > 0 ? now + Int64(timing.reloadCheckMs) : Int64.max
     }
 
     /// Asks for a read at once (a reload noticed, a lost event).

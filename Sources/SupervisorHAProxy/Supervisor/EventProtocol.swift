@@ -22,6 +22,9 @@ let keptPayloadLength = 4096
 struct EventHeader: Equatable {
     var eventName: Range<Int>
     var length: Int
+    /// `poolserial`: counts the events of the listener's pool; a gap means supervisord
+    /// dropped some (its buffer overflowed).
+    var poolSerial: Int?
 }
 
 enum HeaderProblem: Equatable {
@@ -53,7 +56,8 @@ func parseHeader(_ line: ByteView) -> HeaderParse {
         return .malformed(.missingEventName)
     }
     let start = name.baseAddress! - line.baseAddress!
-    return .header(EventHeader(eventName: start..<start + name.count, length: length))
+    let poolSerial = tokenValue("poolserial", in: line)?.decimal(limit: Int(Int32.max) << 16)
+    return .header(EventHeader(eventName: start..<start + name.count, length: length, poolSerial: poolSerial))
 }
 
 /// The eight process states, in the order of supervisord's documentation.

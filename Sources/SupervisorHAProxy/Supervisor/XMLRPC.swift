@@ -216,6 +216,11 @@ struct XMLRPCReader {
     func value(_ k: Int) -> ByteView? {
         isSet[k] && !values[k].truncated ? values[k].bytes : nil
     }
+
+    /// The first bytes of key k's value even when it was cut (a long command line).
+    func prefix(_ k: Int) -> ByteView? {
+        isSet[k] ? values[k].bytes : nil
+    }
 }
 
 /// XML's five named entities, decoded into `out`.

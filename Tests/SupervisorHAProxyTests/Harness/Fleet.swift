@@ -1,0 +1,124 @@
+import Foundation
+import Glibc
+
+// A supervisord and an HAProxy made from the sections a test gives: for the lifecycles the
+// example configs do not have (a dozen processes, a password on the unix socket, a
+// master-worker HAProxy reloaded, a listener's priority).
+
+final class Fleet {
+    let dir = TempDir()
+    let tcpPort = freePort()
+    var adminSocket: String { dir.file("admin.sock") }
+    var supervisorSocket: String { dir.file("supervisor.sock") }
+    let masterWorker: Bool
+    private(set) var haproxy: Child?
+    private(set) var supervisord: Child?
+
+    /// `backends`: name -> servers (each pointing nowhere; no checks). `programs`: raw
+    /// supervisord sections. `listener`: the listener's arguments after the binary (nil: no
+    /// listener), where `{admin}` stands for the unix admin socket's path and `{tcp}` for the
+    /// TCP one's port; `listenerExtra`: more lines for its section. `unixAuth`: user and password on
+    /// supervisord's unix socket.
+    init(backends: [(String, [String])], programs: String, listener: [String]?, listenerExtra: String = "",
+         unixAuth: (String, String)? = nil, masterWorker: Bool = false) throws {
+        self.masterWorker = masterWorker
+        var h = """
+            global
+                stats socket \(adminSocket) mode 600 level admin expose-fd listeners
+                stats socket ipv4@127.0.0.1:\(tcpPort) level admin
+            defaults
+                mode http
+                timeout connect 1s
+                timeout client 5s
+                timeout server 5s
+
+            """
+        for (backend, servers) in backends {
+            h += "backend \(backend)\n"
+            for s in servers { h += "    server \(s) 127.0.0.1:9\n" }
+        }
+        try h.write(toFile: dir.file("haproxy.cfg"), atomically: true, encoding: .utf8)
+        var s = """
+            [unix_http_server]
+            file=\(supervisorSocket)
+            \(unixAuth.map { "username=\($0.0)\npassword=\($0.1)" } ?? "")
+            [supervisord]
+            nodaemon=true
+            logfile=\(dir.file("supervisord.log"))
+            pidfile=\(dir.file("supervisord.pid"))
+            childlogdir=\(dir.path)
+            [rpcinterface:supervisor]
+            supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+            [supervisorctl]
+            serverurl=unix://\(supervisorSocket)
+            \(unixAuth.map { "username=\($0.0)\npassword=\($0.1)" } ?? "")
+
+            """
+        s += programs + "\n"
+        if let listener {
+            s += """
+                [eventlistener:listener]
+                command=\(Paths.binary) \(listener.map(expand).joined(separator: " "))
+                events=PROCESS_STATE
+                stderr_logfile=\(dir.file("listener.log"))
+                \(listenerExtra)
+
+                """
+        }
+        try s.write(toFile: dir.file("supervisord.conf"), atomically: true, encoding: .utf8)
+    }
+
+    func expand(_ text: String) -> String {
+        text.replacingOccurrences(of: "{admin}", with: adminSocket).replacingOccurrences(of: "{tcp}", with: "\(tcpPort)")
+    }
+
+    func startHAProxy() throws {
+        haproxy = try Child(which("haproxy"), (masterWorker ? ["-W"] : []) + ["-db", "-f", dir.file("haproxy.cfg")],
+                            stdout: dir.file("haproxy.log"), stderr: dir.file("haproxy.err"))
+        guard waitUntil(10, { adminCommand(adminSocket, "show info").contains("Name: HAProxy") }) else {
+            throw TestFailure("HAProxy did not start: \(dir.read("haproxy.err"))")
+        }
+    }
+
+    /// supervisord, waited for until `running` of its processes are RUNNING.
+    func startSupervisord(running: Int) throws {
+        supervisord = try Child(which("supervisord"), ["-c", dir.file("supervisord.conf")],
+                                stdout: dir.file("supervisord.out"), stderr: dir.file("supervisord.err"))
+        guard waitUntil(20, { status().values.filter { $0 == "RUNNING" }.count >= running }) else {
+            throw TestFailure("supervisord: \(status())\n\(dir.read("supervisord.log"))")
+        }
+    }
+
+    @discardableResult
+    func ctl(_ args: String...) -> String {
+        (try? run(which("supervisorctl"), ["-c", dir.file("supervisord.conf")] + args, seconds: 40).out) ?? ""
+    }
+
+    func status() -> [String: String] {
+        var result: [String: String] = [:]
+        for line in ctl("status").split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            if f.count >= 2 { result[String(f[0])] = String(f[1]) }
+        }
+        return result
+    }
+
+    /// "backend/server" -> "ready" | "drain" | "maint".
+    func states() -> [String: String] { serverView(adminSocket).mapValues(\.admin) }
+
+    func waitFor(_ servers: [String], _ state: String, seconds: Double = 10) -> Bool {
+        waitUntil(seconds) { let s = states(); return servers.allSatisfy { s[$0] == state } }
+    }
+
+    var listenerLog: String { dir.read("listener.log") }
+    var supervisordLog: String { dir.read("supervisord.log") }
+
+    func stop() {
+        supervisord?.stop()
+        haproxy?.stop()
+        supervisord = nil
+        haproxy = nil
+    }
+
+    deinit { stop() }
+}
