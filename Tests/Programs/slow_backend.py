@@ -3,11 +3,20 @@
 answers 200 with the backend's name. It dies at once on SIGTERM (Python's default), as most
 application servers without a graceful mode do: whatever it was serving is lost.
 
+With SH_BROKEN_FLAG set to a file that exists at start, it never listens: a program that
+runs but never passes its health check.
+
 usage: slow_backend.py PORT NAME [DELAY]
 """
 import http.server
+import os
 import sys
 import time
+
+if os.path.exists(os.environ.get("SH_BROKEN_FLAG", "/nonexistent")):
+    print("broken: not listening", flush=True)
+    while True:
+        time.sleep(3600)
 
 port, name = int(sys.argv[1]), sys.argv[2]
 delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.1

@@ -17,6 +17,9 @@ public func runMain(_ arguments: [String]) -> Int32 {
     switch arguments.first {
     case "wrap":
         return runWrap(Array(arguments.dropFirst()), environment: env)
+    case "restart", "stop", "start":
+        return runControl(ControlAction(rawValue: arguments[0])!, Array(arguments.dropFirst()), environment: env,
+                          executable: CommandLine.arguments.first ?? "supervisor-haproxy")
     case "check":
         return runListen(parseCommandLine(Array(arguments.dropFirst()), environment: env, check: true))
     case "listen":

@@ -20,6 +20,10 @@ final class AdminSocket: Pollable {
     private(set) var sessions = 0
     private(set) var upCount = 0
     private(set) var foundCount = 0
+    /// Per target, from the last `show stat`: its status (`UP`, `DOWN 1/2`, `MAINT`...),
+    /// and how many other servers of its backend are UP and ready.
+    let status: [FixedBuffer]
+    private(set) var othersUp: [Int]
     /// Set when HAProxy refused a `set server` (its words in `peer.error`).
     private(set) var refused = false
     private let request = FixedBuffer(capacity: 8192)
@@ -33,7 +37,20 @@ final class AdminSocket: Pollable {
         self.timeoutMs = timeoutMs
         exchange = Exchange(peer: peer)
         seen = Array(repeating: false, count: targets.count)
+        status = targets.map { _ in FixedBuffer(capacity: 32) }
+        othersUp = Array(repeating: 0, count: targets.count)
     }
+
+    /// Whether target k was found UP by its health check after the last `set`, or ready
+    /// without a check: exactly `UP` (a server leaving maint shows `UP 1/3` until its first
+    /// check passes) or `no check`.
+    func settledUp(_ k: Int) -> Bool {
+        seen[k] && (status[k].bytes.equals("UP") || status[k].bytes.equals("no check"))
+    }
+
+    /// Whether target k is found at all in the last `show stat`, and serving (UP, even with a
+    /// check turning, or without checks).
+    func serving(_ k: Int) -> Bool { seen[k] && StatLine.serving(status[k].bytes) }
 
     var busy: Bool { exchange.inFlight }
 
@@ -66,7 +83,11 @@ final class AdminSocket: Pollable {
         sessions = 0
         upCount = 0
         foundCount = 0
-        for k in seen.indices { seen[k] = false }
+        for k in seen.indices {
+            seen[k] = false
+            othersUp[k] = 0
+            status[k].clear()
+        }
         start(.readingStat, now: now)
     }
 
@@ -84,12 +105,16 @@ final class AdminSocket: Pollable {
         let outcome = exchange.turn(revents: revents, now: now) { chunk in
             if step == .readingStat {
                 stat.feed(chunk) { line in
-                    for (k, t) in targets.enumerated() where !seen[k] {
-                        guard t.backend.withBytes({ line.backend.equals($0) }),
-                              t.server.withBytes({ line.server.equals($0) }) else { continue }
+                    for (k, t) in targets.enumerated() where t.backend.withBytes({ line.backend.equals($0) }) {
+                        guard t.server.withBytes({ line.server.equals($0) }) else {
+                            if line.isUp { othersUp[k] += 1 }
+                            continue
+                        }
+                        guard !seen[k] else { continue }
                         seen[k] = true
                         foundCount += 1
                         sessions += line.sessions + line.queued
+                        status[k].append(line.status)
                         if line.isUp { upCount += 1 }
                     }
                 }

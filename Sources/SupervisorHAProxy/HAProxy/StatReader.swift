@@ -25,7 +25,10 @@ struct StatLine {
     }
 
     /// UP by its health check, or ready without one ("no check").
-    var isUp: Bool { status.hasPrefix("UP") || status.equals("no check") }
+    var isUp: Bool { StatLine.serving(status) }
+
+    /// Taking requests: `UP` (also while a check turns, `UP 1/3`) or `no check`.
+    static func serving(_ status: ByteView) -> Bool { status.hasPrefix("UP") || status.equals("no check") }
 }
 
 /// Reads a `show stat` answer as it streams in.

@@ -13,10 +13,10 @@ final class SupervisorClient: Pollable {
     /// nil on success, else the failure in words.
     private var onDone: (String?) -> Void = { _ in }
 
-    init(url: SupervisorURL, keys: [StaticString], timeoutMs: Int) {
+    init(url: SupervisorURL, keys: [StaticString], timeoutMs: Int, valueCapacity: Int = 4096) {
         self.url = url
         exchange = Exchange(peer: Peer(display: url.display, endpoint: url.endpoint))
-        reader = XMLRPCReader(keys: keys)
+        reader = XMLRPCReader(keys: keys, valueCapacity: valueCapacity)
         self.timeoutMs = timeoutMs
     }
 

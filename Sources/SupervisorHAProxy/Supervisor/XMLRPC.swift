@@ -80,15 +80,17 @@ struct XMLRPCReader {
     private var headerTail: UInt32 = 0
     private let tag = FixedBuffer(capacity: 32)
     private var inTag = false
-    private let text = FixedBuffer(capacity: 4096)
+    private let text: FixedBuffer
     private let memberName = FixedBuffer(capacity: 64)
     private var inFault = false
     private var inStruct = false
     private var faultFields: (code: Bool, string: Bool) = (false, false)
 
-    init(keys: [StaticString]) {
+    /// `valueCapacity`: the longest value kept (a longer one is cut and marked).
+    init(keys: [StaticString], valueCapacity: Int = 4096) {
         self.keys = keys
-        values = keys.map { _ in FixedBuffer(capacity: 4096) }
+        text = FixedBuffer(capacity: valueCapacity)
+        values = keys.map { _ in FixedBuffer(capacity: valueCapacity) }
         isSet = keys.map { _ in false }
     }
 

@@ -42,19 +42,37 @@ final class LoadStack {
     let dir = TempDir()
     let mode: Mode
     let listener: Bool
-    let apps = ["app1", "app2"]
-    let appPorts = [freePort(), freePort()]
+    /// The programs each supervisord runs, and how many supervisord hosts there are (each
+    /// with its own config, socket and listener, behind the one HAProxy).
+    let apps: [String]
+    let hosts: Int
+    /// [host][app] -> port.
+    let appPorts: [[Int]]
     let frontendPort = freePort()
     var adminSocket: String { dir.file("admin.sock") }
     private(set) var haproxy: Child?
-    private(set) var supervisord: Child?
+    private(set) var supervisords: [Child?] = []
+    var supervisord: Child? { supervisords.first ?? nil }
     private var load: Child?
 
-    init(_ mode: Mode, listener: Bool = true) throws {
+    init(_ mode: Mode, listener: Bool = true, apps: [String] = ["app1", "app2"], hosts: Int = 1) throws {
         self.mode = mode
         self.listener = listener
+        self.apps = apps
+        self.hosts = hosts
+        appPorts = (0..<hosts).map { _ in apps.map { _ in freePort() } }
+        supervisords = Array(repeating: nil, count: hosts)
         try writeConfigs()
     }
+
+    /// HAProxy's server for an app on a host: the app's name with one host, `APPhN` with several.
+    func server(_ app: String, host: Int = 0) -> String { hosts == 1 ? app : "\(app)h\(host)" }
+    var allServers: [String] { (0..<hosts).flatMap { h in apps.map { "app/" + server($0, host: h) } } }
+    func hostDir(_ h: Int) -> String { hosts == 1 ? dir.path : dir.file("h\(h)") }
+    func supervisorSocket(_ h: Int = 0) -> String { hostDir(h) + "/supervisor.sock" }
+    func config(_ h: Int = 0) -> String { hostDir(h) + "/supervisord.conf" }
+    /// While this file exists, the app starts without listening (never healthy).
+    func brokenFlag(_ app: String, host: Int = 0) -> String { hostDir(host) + "/broken-" + app }
 
     private func writeConfigs() throws {
         var h = """
@@ -76,43 +94,52 @@ final class LoadStack {
                 default-server inter 300 fall 2 rise 2
 
             """
-        for (app, port) in zip(apps, appPorts) { h += "    server \(app) 127.0.0.1:\(port) check\n" }
+        for host in 0..<hosts {
+            for (app, port) in zip(apps, appPorts[host]) { h += "    server \(server(app, host: host)) 127.0.0.1:\(port) check\n" }
+        }
         try h.write(toFile: dir.file("haproxy.cfg"), atomically: true, encoding: .utf8)
+        for host in 0..<hosts { try writeSupervisordConfig(host) }
+    }
+
+    private func writeSupervisordConfig(_ host: Int) throws {
+        let hd = hostDir(host)
+        mkdir(hd, 0o755)
 
         var s = """
             [unix_http_server]
-            file=\(dir.file("supervisor.sock"))
+            file=\(hd)/supervisor.sock
             [supervisord]
             nodaemon=true
-            logfile=\(dir.file("supervisord.log"))
-            pidfile=\(dir.file("supervisord.pid"))
-            childlogdir=\(dir.path)
+            logfile=\(hd)/supervisord.log
+            pidfile=\(hd)/supervisord.pid
+            childlogdir=\(hd)
             [rpcinterface:supervisor]
             supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
             [supervisorctl]
-            serverurl=unix://\(dir.file("supervisor.sock"))
+            serverurl=unix://\(hd)/supervisor.sock
 
             """
-        for (app, port) in zip(apps, appPorts) {
-            let wrap = mode == .wrapped ? "\(Paths.binary) wrap unix://\(adminSocket) app/\(app) -- " : ""
+        for (app, port) in zip(apps, appPorts[host]) {
+            let wrap = mode == .wrapped ? "\(Paths.binary) wrap unix://\(adminSocket) app/\(server(app, host: host)) -- " : ""
             s += """
                 [program:\(app)]
                 command=\(wrap)/usr/bin/python3 \(Programs.backend) \(port) \(app)
+                environment=SH_BROKEN_FLAG="\(brokenFlag(app, host: host))"
                 startsecs=1
                 stopwaitsecs=10
-                stdout_logfile=\(dir.file(app + ".out"))
-                stderr_logfile=\(dir.file(app + ".err"))
+                stdout_logfile=\(hd)/\(app).out
+                stderr_logfile=\(hd)/\(app).err
 
                 """
         }
         if listener { s += """
             [eventlistener:haproxy]
-            command=\(Paths.binary) unix://\(adminSocket) \(apps.map { "\($0):app/\($0)" }.joined(separator: " "))
+            command=\(Paths.binary) unix://\(adminSocket) \(apps.map { "\($0):app/\(server($0, host: host))" }.joined(separator: " "))
             events=PROCESS_STATE
-            stderr_logfile=\(dir.file("listener.log"))
+            stderr_logfile=\(hd)/listener.log
 
             """ }
-        try s.write(toFile: dir.file("supervisord.conf"), atomically: true, encoding: .utf8)
+        try s.write(toFile: hd + "/supervisord.conf", atomically: true, encoding: .utf8)
     }
 
     /// Starts HAProxy and supervisord; waits until every program is RUNNING and every server
@@ -123,8 +150,10 @@ final class LoadStack {
         guard waitUntil(10, { adminCommand(adminSocket, "show info").contains("Name: HAProxy") }) else {
             throw TestFailure("HAProxy did not start: \(dir.read("haproxy.err"))")
         }
-        supervisord = try Child(which("supervisord"), ["-c", dir.file("supervisord.conf")],
-                                stdout: dir.file("supervisord.out"), stderr: dir.file("supervisord.err"))
+        for host in 0..<hosts {
+            supervisords[host] = try Child(which("supervisord"), ["-c", config(host)],
+                                           stdout: hostDir(host) + "/supervisord.out", stderr: hostDir(host) + "/supervisord.err")
+        }
         guard waitUntil(20, { allUp() }) else {
             throw TestFailure("not all up: \(ctl("status")) \(serverView(adminSocket))\n\(dir.read("supervisord.log"))")
         }
@@ -132,18 +161,28 @@ final class LoadStack {
 
     func allUp() -> Bool {
         let view = serverView(adminSocket)
-        return apps.allSatisfy { view["app/\($0)"]?.admin == "ready" && view["app/\($0)"]?.status.hasPrefix("UP") == true }
-            && status().filter { $0.value == "RUNNING" }.count == apps.count + (listener ? 1 : 0)
+        return allServers.allSatisfy { view[$0]?.admin == "ready" && view[$0]?.status.hasPrefix("UP") == true }
+            && (0..<hosts).allSatisfy { h in status(host: h).filter { $0.value == "RUNNING" }.count == apps.count + (listener ? 1 : 0) }
     }
 
     @discardableResult
-    func ctl(_ args: String...) -> String {
-        (try? run(which("supervisorctl"), ["-c", dir.file("supervisord.conf")] + args, seconds: 40).out) ?? ""
+    func ctl(_ args: String...) -> String { ctl(host: 0, args) }
+
+    @discardableResult
+    func ctl(host: Int, _ args: [String]) -> String {
+        (try? run(which("supervisorctl"), ["-c", config(host)] + args, seconds: 40).out) ?? ""
     }
 
-    func status() -> [String: String] {
+    /// The pid supervisord reports for a program.
+    func pid(_ app: String, host: Int = 0) -> String? {
+        let line = ctl(host: host, ["status", app])
+        guard let r = line.range(of: "pid ") else { return nil }
+        return String(line[r.upperBound...].prefix { $0.isNumber })
+    }
+
+    func status(host: Int = 0) -> [String: String] {
         var result: [String: String] = [:]
-        for line in ctl("status").split(separator: "\n") {
+        for line in ctl(host: host, ["status"]).split(separator: "\n") {
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
             if f.count >= 2 { result[String(f[0])] = String(f[1]) }
         }
@@ -162,7 +201,7 @@ final class LoadStack {
             s = xmlrpc.client.ServerProxy("http://localhost", transport=T())
             s.supervisor.stopProcess(sys.argv[2], True); s.supervisor.startProcess(sys.argv[2], True)
             """
-        let r = try run("/usr/bin/python3", ["-c", script, dir.file("supervisor.sock"), name], seconds: 40)
+        let r = try run("/usr/bin/python3", ["-c", script, supervisorSocket(), name], seconds: 40)
         if r.status != 0 { throw TestFailure("XML-RPC restart of \(name): \(r.err)") }
     }
 
@@ -187,15 +226,20 @@ final class LoadStack {
     /// supervisord's own shutdown (SIGTERM), waited for.
     func shutDownSupervisord() -> Int32? {
         supervisord?.signal(SIGTERM)
-        defer { supervisord = nil }
+        defer { supervisords[0] = nil }
         return supervisord?.waitExit(30)
+    }
+
+    func stopHAProxy() {
+        haproxy?.stop()
+        haproxy = nil
     }
 
     func stop() {
         load?.stop()
-        supervisord?.stop()
+        for s in supervisords { s?.stop() }
+        supervisords = supervisords.map { _ in nil }
         haproxy?.stop()
-        supervisord = nil
         haproxy = nil
     }
 

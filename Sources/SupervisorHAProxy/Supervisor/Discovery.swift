@@ -1,0 +1,69 @@
+// What supervisord's configuration says about HAProxy: `getAllConfigInfo` gives every
+// process's command line, so the listener's (and every `wrap`'s) sockets and mappings are
+// read from there, parsed by the very parsers that check them when they run.
+
+/// A command line split into words as supervisord does it (shlex, POSIX mode): spaces
+/// separate, quotes group, a backslash escapes outside single quotes.
+func commandWords(_ command: [UInt8]) -> [String] {
+    var words: [String] = []
+    var word: [UInt8] = []
+    var inWord = false
+    var quote: UInt8?
+    var i = 0
+    while i < command.count {
+        let c = command[i]
+        i += 1
+        if let q = quote {
+            if c == q {
+                quote = nil
+            } else if c == UInt8(ascii: "\\") && q == UInt8(ascii: "\"") && i < command.count {
+                word.append(command[i])
+                i += 1
+            } else {
+                word.append(c)
+            }
+            continue
+        }
+        switch c {
+        case space, 0x09, newline, 0x0d:
+            if inWord { words.append(word.string) }
+            word = []
+            inWord = false
+        case UInt8(ascii: "'"), UInt8(ascii: "\""):
+            quote = c
+            inWord = true
+        case UInt8(ascii: "\\"):
+            if i < command.count {
+                word.append(command[i])
+                i += 1
+            }
+            inWord = true
+        default:
+            word.append(c)
+            inWord = true
+        }
+    }
+    if inWord { words.append(word.string) }
+    return words
+}
+
+/// The sockets and mappings a process's command implies: a listener's own, or a `wrap`'s
+/// servers for that very process. Nil when the command is not supervisor-haproxy's.
+func discoverMappings(command: [UInt8], group: String, name: String) -> (sockets: [SocketSpec], mappings: [Mapping])? {
+    let words = commandWords(command)
+    guard let program = words.first, program == "supervisor-haproxy" || program.hasSuffix("/supervisor-haproxy") else {
+        return nil
+    }
+    var rest = Array(words.dropFirst())
+    if rest.first == "wrap" {
+        guard case .run(let o) = parseWrap(Array(rest.dropFirst())) else { return nil }
+        let programName = group == name ? name : group + ":" + name
+        let mappings = o.targets.map { t in
+            Mapping(program: programName.bytes, group: group == name ? nil : group.bytes, process: name.bytes, target: t)
+        }
+        return (o.sockets, mappings)
+    }
+    if rest.first == "listen" { rest.removeFirst() }
+    guard case .run(let o) = parseCommandLine(rest), !o.check else { return nil }
+    return (o.sockets, o.mappings)
+}
