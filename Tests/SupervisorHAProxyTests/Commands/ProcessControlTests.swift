@@ -106,6 +106,25 @@ private func control(_ stack: LoadStack, _ args: [String], seconds: Double = 120
         #expect(r.out.components(separatedBy: "UP on every socket").count - 1 == 2, "\(r.out)")
     }
 
+    /// Ctrl-C during a roll: the current step ends, and the command says where it stopped.
+    @Test func ctrlCStopsAfterTheCurrentStep() throws {
+        let stack = try LoadStack(.plain, apps: ["app1", "app2", "app3"])
+        defer { stack.stop() }
+        try stack.start()
+        let pids = stack.apps.map { stack.pid($0) }
+        var env = ProcessInfo.processInfo.environment
+        env["SUPERVISOR_SERVER_URL"] = nil
+        let c = try Child(Paths.binary, ["restart", "--rolling", "-c", stack.config(), "app1", "app2", "app3"], environment: env,
+                          stdout: stack.dir.file("roll.out"), stderr: stack.dir.file("roll.err"))
+        #expect(waitUntil(20) { stack.dir.read("roll.out").contains("draining app1") })
+        c.signal(SIGINT)
+        #expect(c.waitExit(60) == 1, "\(stack.dir.read("roll.out"))\(stack.dir.read("roll.err"))")
+        #expect(stack.dir.read("roll.out").contains("app1 UP on every socket"), "the current step was finished")
+        #expect(stack.dir.read("roll.err").contains("SIGINT: stopped before app2; not touched: app2, app3"), "\(stack.dir.read("roll.err"))")
+        #expect(stack.pid("app2") == pids[1] && stack.pid("app3") == pids[2])
+        #expect(stack.allUp())
+    }
+
     @Test func stopAndStartAlone() throws {
         let stack = try LoadStack(.plain, listener: false)
         defer { stack.stop() }
