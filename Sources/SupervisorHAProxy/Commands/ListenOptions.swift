@@ -7,6 +7,8 @@ let usage = """
            supervisor-haproxy [listen] [OPTIONS] --socket SOCKET [--socket SOCKET...] PROGRAM:BACKEND/SERVER...
            supervisor-haproxy check [OPTIONS] SOCKET PROGRAM:BACKEND/SERVER...
            supervisor-haproxy wrap [OPTIONS] SOCKET BACKEND/SERVER... -- COMMAND [ARG...]
+           supervisor-haproxy restart [--rolling] [OPTIONS] NAME...
+           supervisor-haproxy stop|start [OPTIONS] NAME...
     """
 
 let help = usage + """
@@ -17,6 +19,10 @@ let help = usage + """
       check     the same as --check: every mapped server on every socket, its state
       wrap      run COMMAND as a program of supervisord, draining its servers in HAProxy
                 before a stop signal reaches it; 'supervisor-haproxy wrap --help'
+      restart   stop then start supervisord's processes, draining first and waiting
+                until HAProxy sees them UP; --rolling one at a time; 'restart --help'
+      stop      drain, then stop, as supervisorctl stop
+      start     start, then wait until HAProxy sees the server UP
 
     listen: a supervisord event listener (events = PROCESS_STATE) that sets HAProxy servers to
     ready, drain or maint through HAProxy's admin-level stats socket as the programs
@@ -58,8 +64,12 @@ let help = usage + """
       --help                show this help
       --version             show the version
 
+    On SIGTERM (supervisord stopping it) the listener asks supervisord what it is doing:
+    shutting down or restarting, every mapped server goes to maint first; running (only
+    the listener restarts), HAProxy is left as it is.
+
     Exit status: 0 at end of input; 1 on a protocol error from supervisord or a failed
-    --check; 2 on invalid arguments.
+    --check; 2 on invalid arguments; death by the signal that stopped it.
     """
 
 struct SocketSpec: Equatable {

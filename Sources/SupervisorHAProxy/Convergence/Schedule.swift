@@ -55,8 +55,10 @@ struct Schedule {
     /// off (`--retry-max 0`): then nothing is retried, and the next read is the next resync.
     mutating func failed(now: Int64) -> Int? {
         guard timing.retryMaxMs > 0 else {
+            // Nothing is tried again before the next resync, not even `show info`.
             failures = 0
-            readDone(now: now)
+            resyncAt = timing.resyncMs > 0 ? now + Int64(timing.resyncMs) : Int64.max
+            infoAt = resyncAt
             return nil
         }
         failures += 1

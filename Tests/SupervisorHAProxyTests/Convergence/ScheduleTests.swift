@@ -5,7 +5,7 @@ import Testing
 
 @Suite struct Scheduling {
     @Test func theStartUpReadIsDueAtOnceThenEveryResync() {
-        var s = Schedule(timing: Timing(timeoutMs: 2000, retryMaxMs: 30000, resyncMs: 30000))
+        var s = Schedule(timing: Timing(timeoutMs: 2000, retryMaxMs: 30000, resyncMs: 30000, reloadCheckMs: 0))
         #expect(s.readDue(now: 1000) && s.wakeAt(hasPending: false) == 0)
         s.readDone(now: 1000)
         #expect(!s.readDue(now: 1000) && s.wakeAt(hasPending: false) == 31000)
@@ -16,7 +16,7 @@ import Testing
     }
 
     @Test func retriesDoubleFromHalfASecondUpToTheMaximum() {
-        var s = Schedule(timing: Timing(timeoutMs: 2000, retryMaxMs: 5000, resyncMs: 0))
+        var s = Schedule(timing: Timing(timeoutMs: 2000, retryMaxMs: 5000, resyncMs: 0, reloadCheckMs: 0))
         s.readDone(now: 0)
         #expect(s.wakeAt(hasPending: false) == Int64.max, "--resync 0: no periodic read")
         var waits: [Int] = []
@@ -30,7 +30,18 @@ import Testing
     @Test func retriesOffDropAndWaitForTheNextResync() {
         var s = Schedule(timing: Timing(timeoutMs: 2000, retryMaxMs: 0, resyncMs: 30000))
         #expect(s.failed(now: 100) == nil)
-        #expect(s.failures == 0 && s.wakeAt(hasPending: false) == 30100)
+        #expect(s.failures == 0 && s.wakeAt(hasPending: false) == 30100, "not even show info before then")
+    }
+
+    @Test func showInfoComesRightAfterTheStartUpReadThenEverySecond() {
+        var s = Schedule(timing: Timing())
+        s.readDone(now: 1000)
+        #expect(s.infoDue(now: 1000), "the first names the worker to watch")
+        s.infoDone(now: 1000)
+        #expect(!s.infoDue(now: 1999) && s.infoDue(now: 2000) && s.wakeAt(hasPending: false) == 2000)
+        var off = Schedule(timing: Timing(timeoutMs: 2000, retryMaxMs: 30000, resyncMs: 30000, reloadCheckMs: 0))
+        off.readDone(now: 1000)
+        #expect(!off.infoDue(now: 1_000_000) && off.wakeAt(hasPending: false) == 31000)
     }
 
     @Test func backoffNeverOverflows() {

@@ -81,6 +81,7 @@ final class StandIn {
                     let line = String(decoding: got, as: UTF8.self)
                     let answer = line.hasPrefix("show servers state")
                         ? "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state\n\n"
+                        : line.hasPrefix("show info") ? "Name: HAProxy\nPid: 1\nStart_time_sec: 1\n\n"
                         : String(repeating: "\n", count: line.split(separator: ";").count)
                     _ = answer.withCString { send(c, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
                     close(c)
