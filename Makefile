@@ -22,7 +22,7 @@ static:
 	swift build -c release --scratch-path .build-static --static-swift-stdlib -Xswiftc -static-executable -Xlinker -s
 
 deps:
-	@scripts/ensure-deps haproxy supervisord supervisorctl socat valgrind file setpriv python3-yaml
+	@scripts/ensure-deps haproxy supervisord supervisorctl socat valgrind file setpriv unshare pgrep python3 python3-yaml
 
 test: deps
 	swift build

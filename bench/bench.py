@@ -156,10 +156,13 @@ def scale(listener, run, n):
 
 
 def wrap_memory(static, run):
-    """A static wrap around `sleep`: its private memory and its CPU over 2 idle seconds."""
-    p = subprocess.Popen([static, "wrap", "--supervisor", "none", f"unix://{run}/admin.sock", "web/web1", "--",
-                          "sleep", "1000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Two static wraps around `sleep`: the second one's private dirty memory (its own: heap,
+    stack, data) and its proportional share of what it maps (code pages are shared between
+    the two), and its CPU over 2 idle seconds."""
+    cmd = [static, "wrap", "--supervisor", "none", f"unix://{run}/admin.sock", "web/web1", "--", "sleep", "1000"]
+    ps = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
     time.sleep(0.5)
+    p = ps[1]
     before = cpu_ns(p.pid)
     time.sleep(2)
     idle = (cpu_ns(p.pid) - before) / 1e6
@@ -169,9 +172,25 @@ def wrap_memory(static, run):
             k, _, v = line.partition(":")
             if v.strip().endswith("kB"):
                 fields[k] = int(v.split()[0])
-    p.terminate()
+    for q in ps:
+        q.terminate()
+        q.wait()
+    return fields.get("Private_Dirty", 0), fields.get("Pss", 0), fields.get("Rss", 0), idle
+
+
+def listener_idle(listener, run, seconds=5):
+    """The listener's CPU per idle second with default options (reload check every second,
+    resync every 30 s) against a real HAProxy."""
+    p = subprocess.Popen([listener, "--supervisor", "none", f"unix://{run}/admin.sock", "web1:web/web1"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+    read_exactly(p.stdout.fileno(), 6)
+    time.sleep(1)
+    before = cpu_ns(p.pid)
+    time.sleep(seconds)
+    per_second = (cpu_ns(p.pid) - before) / 1e6 / seconds
+    p.stdin.close()
     p.wait()
-    return fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0), fields.get("Rss", 0), idle
+    return per_second
 
 
 def pct(values, q):
@@ -216,9 +235,10 @@ def main():
         size = os.path.getsize(static) if static else None
         hang = hanging_acks(a.listener, run)
         scales = {n: scale(a.listener, run, n) for n in (100, 1000, 10000)}
-        wrap_private = wrap_rss = wrap_idle = None
+        wrap_dirty = wrap_pss = wrap_rss = wrap_idle = None
         if static:
-            wrap_private, wrap_rss, wrap_idle = wrap_memory(static, run)
+            wrap_dirty, wrap_pss, wrap_rss, wrap_idle = wrap_memory(static, run)
+        idle = listener_idle(static or a.listener, run)
         print_ready = print_rss = None
         if a.print:
             print_ready = time_to_ready([a.print], 100)
@@ -260,9 +280,10 @@ def main():
     print(f"\n{'mapped servers':>15} {'start-up check CPU ms':>22} {'first ack ms':>13} {'CPU per resync ms':>18}")
     for n, (startup, first, resync) in scales.items():
         print(f"{n:>15,} {startup:>22.1f} {first:>13.2f} {resync:>18.2f}")
-    if wrap_private is not None:
-        print(f"\nwrap (static) around sleep: private memory {wrap_private} kB of {wrap_rss} kB resident; "
-              f"CPU over 2 idle seconds {wrap_idle:.2f} ms")
+    print(f"\nlistener idle, default options (show info every second): {idle:.3f} ms of CPU per second")
+    if wrap_dirty is not None:
+        print(f"wrap (static) around sleep, two running: {wrap_dirty} kB private dirty, {wrap_pss} kB proportional "
+              f"share of {wrap_rss} kB resident; CPU over 2 idle seconds {wrap_idle:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -77,74 +77,34 @@ enum ParsedControl: Equatable {
 func parseControl(_ action: ControlAction, _ args: [String], environment env: Environment = Environment()) -> ParsedControl {
     var o = ControlOptions()
     o.action = action
-    var i = 0
-    while i < args.count {
-        var arg = args[i]
-        i += 1
-        if arg == "-c" { arg = "--configuration" }
-        guard arg.starts(with: "--") else {
-            if arg.starts(with: "-") && arg != "-" { return .invalid("unknown option '\(arg)'") }
-            o.names.append(arg)
-            continue
-        }
-        var inlineValue: String?
-        let ab = arg.bytes
-        if let eq = ab.firstIndex(of: UInt8(ascii: "=")) {
-            inlineValue = Array(ab[(eq + 1)...]).string
-            arg = Array(ab[..<eq]).string
-        }
-        switch arg {
-        case "--help", "--quiet", "--rolling", "--force":
-            if inlineValue != nil { return .invalid("\(arg) takes no value") }
-            if (arg == "--rolling" || arg == "--force") && action != .restart { return .invalid("\(arg) goes with restart") }
-            switch arg {
-            case "--help": return .help
-            case "--quiet": o.quiet = true
-            case "--rolling": o.rolling = true
-            default: o.force = true
+    var walker = ArgumentWalker(args, flags: ["--help", "--quiet", "--rolling", "--force"],
+                                valued: ["--supervisor", "--configuration", "--socket", "--map", "--timeout", "--drain-timeout", "--up-timeout"],
+                                aliases: ["-c": "--configuration"])
+    while let item = walker.next() {
+        do {
+            switch try item.get() {
+            case .positional(let p):
+                if p.starts(with: "-") && p != "-" { return .invalid("unknown option '\(p)'") }
+                o.names.append(p)
+            case .flag("--help"): return .help
+            case .flag("--quiet"): o.quiet = true
+            case .flag(let f) where action != .restart: return .invalid("\(f) goes with restart")
+            case .flag("--rolling"): o.rolling = true
+            case .flag: o.force = true
+            case .option("--supervisor", let v):
+                guard let url = try supervisorOption(v, env).get() else { return .invalid("--supervisor: 'none' has no use here") }
+                o.supervisors.append(url)
+            case .option("--configuration", let v): o.configFile = v
+            case .option("--socket", let v): o.sockets.append(try socketSpec(v).get())
+            case .option("--map", let v): o.mappings.append(try Mapping.parse(v).mapError { Problem($0.message) }.get())
+            case .option("--timeout", let v): o.timing.timeoutMs = try secondsOption("--timeout", v, allowZero: false).get()
+            case .option("--drain-timeout", let v): o.drainTimeoutMs = try secondsOption("--drain-timeout", v, allowZero: true).get()
+            case .option(_, let v): o.upTimeoutMs = try secondsOption("--up-timeout", v, allowZero: false).get()
             }
-            continue
-        case "--supervisor", "--configuration", "--socket", "--map", "--timeout", "--drain-timeout", "--up-timeout":
-            break
-        default:
-            return .invalid("unknown option '\(arg)'")
-        }
-        let value: String
-        if let inlineValue {
-            value = inlineValue
-        } else if i < args.count {
-            value = args[i]
-            i += 1
-        } else {
-            return .invalid("\(arg) needs a value")
-        }
-        switch arg {
-        case "--supervisor":
-            switch SupervisorURL.parse(value, username: env.username, password: env.password) {
-            case .success(let url): o.supervisors.append(url)
-            case .failure(let e): return .invalid("--supervisor: " + e.urlMessage)
-            }
-        case "--configuration":
-            o.configFile = value
-        case "--socket":
-            switch parseAddress(value) {
-            case .success(let e): o.sockets.append(SocketSpec(text: value, endpoint: e))
-            case .failure(let e): return .invalid(e.message)
-            }
-        case "--map":
-            switch Mapping.parse(value) {
-            case .success(let m): o.mappings.append(m)
-            case .failure(let e): return .invalid(e.message)
-            }
-        default:
-            guard let ms = parseSeconds(value, allowZero: arg == "--drain-timeout") else {
-                return .invalid("\(arg) '\(value)': expected a number of seconds up to 86400")
-            }
-            switch arg {
-            case "--timeout": o.timing.timeoutMs = ms
-            case "--drain-timeout": o.drainTimeoutMs = ms
-            default: o.upTimeoutMs = ms
-            }
+        } catch let problem as Problem {
+            return .invalid(problem.text)
+        } catch {
+            return .invalid("\(error)")
         }
     }
     guard !o.names.isEmpty else { return .invalid("missing NAME: program, group:process or group:*") }

@@ -119,87 +119,40 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
         }
     }
     var positional: [String] = []
-    var i = 0
-    var optionsEnded = false
-
-    while i < args.count {
-        var arg = args[i]
-        i += 1
-        if optionsEnded || !arg.starts(with: "--") || arg == "--" {
-            if arg == "--" && !optionsEnded {
-                optionsEnded = true
-            } else {
-                positional.append(arg)
+    var walker = ArgumentWalker(args, flags: ["--help", "--version", "--quiet", "--verbose", "--check", "--dry-run"],
+                                valued: ["--socket", "--timeout", "--retry-max", "--resync", "--reload-check", "--supervisor", "--on"])
+    while let item = walker.next() {
+        do {
+            switch try item.get() {
+            case .positional(let p): positional.append(p)
+            case .flag("--help"): return .help
+            case .flag("--version"): return .version
+            case .flag("--quiet"): o.logLevel = .error
+            case .flag("--verbose"): o.logLevel = .debug
+            case .flag("--check"): o.check = true
+            case .flag: o.dryRun = true
+            case .option("--socket", let v): o.sockets.append(try socketSpec(v).get())
+            case .option("--timeout", let v): o.timing.timeoutMs = try secondsOption("--timeout", v, allowZero: false).get()
+            case .option("--retry-max", let v):
+                let ms = try secondsOption("--retry-max", v, allowZero: true).get()
+                o.timing.retryMaxMs = ms == 0 ? 0 : max(ms, Timing.retryFirstMs)
+            case .option("--resync", let v): o.timing.resyncMs = try secondsOption("--resync", v, allowZero: true).get()
+            case .option("--reload-check", let v): o.timing.reloadCheckMs = try secondsOption("--reload-check", v, allowZero: true).get()
+            case .option("--supervisor", let v): o.supervisor = try supervisorOption(v, env).get()
+            case .option(_, let v): if let problem = o.stateTable.override(v) { return .invalid(problem) }
             }
-            continue
-        }
-        var inlineValue: String?
-        let argBytes = arg.bytes
-        if let eq = argBytes.firstIndex(of: UInt8(ascii: "=")) {
-            inlineValue = Array(argBytes[(eq + 1)...]).string
-            arg = Array(argBytes[..<eq]).string
-        }
-        switch arg {
-        case "--help", "--version", "--quiet", "--verbose", "--check", "--dry-run":
-            if inlineValue != nil { return .invalid("\(arg) takes no value") }
-            if arg == "--help" { return .help }
-            if arg == "--version" { return .version }
-            switch arg {
-            case "--quiet": o.logLevel = .error
-            case "--verbose": o.logLevel = .debug
-            case "--check": o.check = true
-            default: o.dryRun = true
-            }
-            continue
-        case "--socket", "--timeout", "--retry-max", "--resync", "--reload-check", "--supervisor", "--on":
-            break
-        default:
-            return .invalid("unknown option '\(arg)'")
-        }
-        let value: String
-        if let inlineValue {
-            value = inlineValue
-        } else if i < args.count {
-            value = args[i]
-            i += 1
-        } else {
-            return .invalid("\(arg) needs a value")
-        }
-        switch arg {
-        case "--socket":
-            switch parseAddress(value) {
-            case .success(let e): o.sockets.append(SocketSpec(text: value, endpoint: e))
-            case .failure(let e): return .invalid(e.message)
-            }
-        case "--timeout", "--retry-max", "--resync", "--reload-check":
-            guard let ms = parseSeconds(value, allowZero: arg != "--timeout"), arg != "--timeout" || ms > 0 else {
-                return .invalid("\(arg) '\(value)': expected a number of seconds from \(arg == "--timeout" ? "0.001" : "0") to 86400")
-            }
-            switch arg {
-            case "--timeout": o.timing.timeoutMs = ms
-            case "--retry-max": o.timing.retryMaxMs = ms == 0 ? 0 : max(ms, Timing.retryFirstMs)
-            case "--reload-check": o.timing.reloadCheckMs = ms
-            default: o.timing.resyncMs = ms
-            }
-        case "--supervisor":
-            if value == "none" {
-                o.supervisor = nil
-            } else {
-                switch SupervisorURL.parse(value, username: env.username, password: env.password) {
-                case .success(let url): o.supervisor = url
-                case .failure(let e): return .invalid("--supervisor: " + e.urlMessage)
-                }
-            }
-        default: // --on
-            if let problem = o.stateTable.override(value) { return .invalid(problem) }
+        } catch let problem as Problem {
+            return .invalid(problem.text)
+        } catch {
+            return .invalid("\(error)")
         }
     }
 
     if o.sockets.isEmpty {
         guard let first = positional.first else { return .invalid("missing SOCKET and PROGRAM:BACKEND/SERVER mappings") }
-        switch parseAddress(first) {
-        case .success(let e): o.sockets.append(SocketSpec(text: first, endpoint: e))
-        case .failure(let e): return .invalid(e.message)
+        switch socketSpec(first) {
+        case .success(let spec): o.sockets.append(spec)
+        case .failure(let problem): return .invalid(problem.text)
         }
         positional.removeFirst()
     }

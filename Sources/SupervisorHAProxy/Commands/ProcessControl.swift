@@ -277,30 +277,23 @@ final class ProcessControl {
         }
     }
 
-    /// Sets a state everywhere; false (said) when a socket did not take it.
-    private func setAll(_ sockets: [AdminSocket], _ state: AdminState, _ what: String) -> Bool {
+    /// Starts an exchange on every socket and waits for them all; false (each failure said)
+    /// when one did not go through.
+    private func everywhere(_ sockets: [AdminSocket], _ start: (AdminSocket, Int64) -> Void,
+                            failure: (AdminSocket) -> String) -> Bool {
         let now = shim_now_ms()
-        for a in sockets { a.set(state, now: now) }
+        for a in sockets { start(a, now) }
         _ = wait(until: Int64.max) { sockets.allSatisfy { !$0.busy } }
-        var ok = true
-        for a in sockets where a.result != .ok {
-            fail("\(a.peer.errorText); \(what) not set to \(state.word) there")
-            ok = false
-        }
-        return ok
+        for a in sockets where a.result != .ok { fail(failure(a)) }
+        return sockets.allSatisfy { $0.result == .ok }
     }
 
-    /// Reads `show stat` everywhere; false (said) when a socket did not answer.
+    private func setAll(_ sockets: [AdminSocket], _ state: AdminState, _ what: String) -> Bool {
+        everywhere(sockets, { $0.set(state, now: $1) }) { "\($0.peer.errorText); \(what) not set to \(state.word) there" }
+    }
+
     private func readAll(_ sockets: [AdminSocket]) -> Bool {
-        let now = shim_now_ms()
-        for a in sockets { a.readStat(now: now) }
-        _ = wait(until: Int64.max) { sockets.allSatisfy { !$0.busy } }
-        var ok = true
-        for a in sockets where a.result != .ok {
-            fail(a.peer.errorText)
-            ok = false
-        }
-        return ok
+        everywhere(sockets, { $0.readStat(now: $1) }) { $0.peer.errorText }
     }
 
     private func names(_ steps: [Step]) -> String { steps.map(\.display).joined(separator: ", ") }

@@ -90,73 +90,31 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
     }
     o.command = Array(args[(dashes + 1)...])
     var positional: [String] = []
-    var i = 0
-    let before = Array(args[..<dashes])
-    while i < before.count {
-        var arg = before[i]
-        i += 1
-        guard arg.starts(with: "--") else {
-            positional.append(arg)
-            continue
-        }
-        var inlineValue: String?
-        let ab = arg.bytes
-        if let eq = ab.firstIndex(of: UInt8(ascii: "=")) {
-            inlineValue = Array(ab[(eq + 1)...]).string
-            arg = Array(ab[..<eq]).string
-        }
-        switch arg {
-        case "--help", "--quiet", "--verbose":
-            if inlineValue != nil { return .invalid("\(arg) takes no value") }
-            if arg == "--help" { return .help }
-            o.logLevel = arg == "--quiet" ? .error : .debug
-            continue
-        case "--socket", "--timeout", "--drain-timeout", "--supervisor":
-            break
-        default:
-            return .invalid("unknown option '\(arg)'")
-        }
-        let value: String
-        if let inlineValue {
-            value = inlineValue
-        } else if i < before.count {
-            value = before[i]
-            i += 1
-        } else {
-            return .invalid("\(arg) needs a value")
-        }
-        switch arg {
-        case "--socket":
-            switch parseAddress(value) {
-            case .success(let e): o.sockets.append(SocketSpec(text: value, endpoint: e))
-            case .failure(let e): return .invalid(e.message)
+    var walker = ArgumentWalker(Array(args[..<dashes]), flags: ["--help", "--quiet", "--verbose"],
+                                valued: ["--socket", "--timeout", "--drain-timeout", "--supervisor"])
+    while let item = walker.next() {
+        do {
+            switch try item.get() {
+            case .positional(let p): positional.append(p)
+            case .flag("--help"): return .help
+            case .flag("--quiet"): o.logLevel = .error
+            case .flag: o.logLevel = .debug
+            case .option("--socket", let v): o.sockets.append(try socketSpec(v).get())
+            case .option("--timeout", let v): o.timing.timeoutMs = try secondsOption("--timeout", v, allowZero: false).get()
+            case .option("--drain-timeout", let v): o.drainTimeoutMs = try secondsOption("--drain-timeout", v, allowZero: true).get()
+            case .option(_, let v): o.supervisor = try supervisorOption(v, env).get()
             }
-        case "--timeout":
-            guard let ms = parseSeconds(value, allowZero: false) else {
-                return .invalid("--timeout '\(value)': expected a number of seconds from 0.001 to 86400")
-            }
-            o.timing.timeoutMs = ms
-        case "--drain-timeout":
-            guard let ms = parseSeconds(value, allowZero: true) else {
-                return .invalid("--drain-timeout '\(value)': expected a number of seconds from 0 to 86400")
-            }
-            o.drainTimeoutMs = ms
-        default:
-            if value == "none" {
-                o.supervisor = nil
-            } else {
-                switch SupervisorURL.parse(value, username: env.username, password: env.password) {
-                case .success(let url): o.supervisor = url
-                case .failure(let e): return .invalid("--supervisor: " + e.urlMessage)
-                }
-            }
+        } catch let problem as Problem {
+            return .invalid(problem.text)
+        } catch {
+            return .invalid("\(error)")
         }
     }
     if o.sockets.isEmpty {
         guard let first = positional.first else { return .invalid("missing SOCKET and BACKEND/SERVER") }
-        switch parseAddress(first) {
-        case .success(let e): o.sockets.append(SocketSpec(text: first, endpoint: e))
-        case .failure(let e): return .invalid(e.message)
+        switch socketSpec(first) {
+        case .success(let spec): o.sockets.append(spec)
+        case .failure(let problem): return .invalid(problem.text)
         }
         positional.removeFirst()
     }

@@ -83,3 +83,39 @@ struct LineSplitter {
         }
     }
 }
+
+/// A line of an answer that its reader recognizes and parses.
+protocol AnswerLine {
+    /// nil for a line that is not one (a header, a short or odd line: skipped).
+    init?(_ line: ByteView)
+    /// Whether the answer's first line is this answer's.
+    static func recognizes(firstLine: ByteView) -> Bool
+}
+
+/// Reads an answer made of lines as it streams in: the first line tells whether it is the
+/// answer asked for, each later line that parses is handed over.
+struct AnswerReader<Line: AnswerLine> {
+    private var lines = LineSplitter()
+    /// False when the first line is not this answer's.
+    private(set) var recognized = true
+
+    mutating func reset() {
+        lines.reset()
+        recognized = true
+    }
+
+    var complete: Bool { lines.complete }
+    var firstLine: ByteView { lines.firstLine.bytes }
+
+    mutating func feed(_ chunk: ByteView, _ each: (Line) -> Void) {
+        var recognized = self.recognized
+        lines.feed(chunk) { line, number, truncated in
+            if number == 0 {
+                recognized = Line.recognizes(firstLine: line)
+            } else if recognized && !truncated, let l = Line(line) {
+                each(l)
+            }
+        }
+        self.recognized = recognized
+    }
+}

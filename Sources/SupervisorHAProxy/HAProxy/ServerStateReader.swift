@@ -1,4 +1,4 @@
-/// One server line of `show servers state`: fields 2, 4, 6 and 7 (REFERENCE.md).
+/// One server line of `show servers state`: fields 1, 2, 4, 6 and 7 (REFERENCE.md).
 struct ServerStateLine {
     var backend: ByteView
     var server: ByteView
@@ -19,29 +19,10 @@ struct ServerStateLine {
     }
 }
 
-/// Reads a `show servers state` answer as it streams in.
-struct ServerStateReader {
-    private var lines = LineSplitter()
-    /// False when the first line is not a format version: not a `show servers state` answer.
-    private(set) var recognized = true
-
-    mutating func reset() {
-        lines.reset()
-        recognized = true
-    }
-
-    var complete: Bool { lines.complete }
-    var firstLine: ByteView { lines.firstLine.bytes }
-
-    mutating func feed(_ chunk: ByteView, _ server: (ServerStateLine) -> Void) {
-        var recognized = self.recognized
-        lines.feed(chunk) { line, number, truncated in
-            if number == 0 {
-                recognized = line.decimal(limit: 1000) != nil
-            } else if recognized && !truncated, let s = ServerStateLine(line) {
-                server(s)
-            }
-        }
-        self.recognized = recognized
-    }
+extension ServerStateLine: AnswerLine {
+    /// The first line is the format version.
+    static func recognizes(firstLine: ByteView) -> Bool { firstLine.decimal(limit: 1000) != nil }
 }
+
+/// Reads a `show servers state` answer as it streams in.
+typealias ServerStateReader = AnswerReader<ServerStateLine>

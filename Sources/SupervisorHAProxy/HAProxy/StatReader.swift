@@ -31,28 +31,11 @@ struct StatLine {
     static func serving(_ status: ByteView) -> Bool { status.hasPrefix("UP") || status.equals("no check") }
 }
 
-/// Reads a `show stat` answer as it streams in.
-struct StatReader {
-    private var lines = LineSplitter()
-    private(set) var recognized = true
-
-    mutating func reset() {
-        lines.reset()
-        recognized = true
-    }
-
-    var complete: Bool { lines.complete }
-    var firstLine: ByteView { lines.firstLine.bytes }
-
-    mutating func feed(_ chunk: ByteView, _ server: (StatLine) -> Void) {
-        var recognized = self.recognized
-        lines.feed(chunk) { line, number, truncated in
-            if number == 0 {
-                recognized = line.hasPrefix("# pxname,svname,")
-            } else if recognized && !truncated, let s = StatLine(line) {
-                server(s)
-            }
-        }
-        self.recognized = recognized
-    }
+extension StatLine: AnswerLine {
+    /// The first line is the CSV header.
+    static func recognizes(firstLine: ByteView) -> Bool { firstLine.hasPrefix("# pxname,svname,") }
 }
+
+/// Reads a `show stat` answer as it streams in (several, one per backend asked for, in one
+/// answer: each header line is skipped).
+typealias StatReader = AnswerReader<StatLine>

@@ -94,14 +94,7 @@ final class Fleet {
         (try? run(which("supervisorctl"), ["-c", dir.file("supervisord.conf")] + args, seconds: 40).out) ?? ""
     }
 
-    func status() -> [String: String] {
-        var result: [String: String] = [:]
-        for line in ctl("status").split(separator: "\n") {
-            let f = line.split(separator: " ", omittingEmptySubsequences: true)
-            if f.count >= 2 { result[String(f[0])] = String(f[1]) }
-        }
-        return result
-    }
+    func status() -> [String: String] { supervisorStatus(ctl("status")) }
 
     /// "backend/server" -> "ready" | "drain" | "maint".
     func states() -> [String: String] { serverView(adminSocket).mapValues(\.admin) }

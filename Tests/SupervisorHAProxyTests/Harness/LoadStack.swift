@@ -180,14 +180,7 @@ final class LoadStack {
         return String(line[r.upperBound...].prefix { $0.isNumber })
     }
 
-    func status(host: Int = 0) -> [String: String] {
-        var result: [String: String] = [:]
-        for line in ctl(host: host, ["status"]).split(separator: "\n") {
-            let f = line.split(separator: " ", omittingEmptySubsequences: true)
-            if f.count >= 2 { result[String(f[0])] = String(f[1]) }
-        }
-        return result
-    }
+    func status(host: Int = 0) -> [String: String] { supervisorStatus(ctl(host: host, ["status"])) }
 
     /// A memmon-style restart: supervisor.stopProcess, then startProcess, over XML-RPC.
     func restartOverXMLRPC(_ name: String) throws {

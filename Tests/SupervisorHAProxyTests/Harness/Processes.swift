@@ -235,3 +235,13 @@ func which(_ name: String) -> String {
     }
     return name
 }
+
+/// `supervisorctl status` as "name" -> state ("web1" / "api:api_00" -> "RUNNING").
+func supervisorStatus(_ text: String) -> [String: String] {
+    var result: [String: String] = [:]
+    for line in text.split(separator: "\n") {
+        let f = line.split(separator: " ", omittingEmptySubsequences: true)
+        if f.count >= 2 { result[String(f[0])] = String(f[1]) }
+    }
+    return result
+}

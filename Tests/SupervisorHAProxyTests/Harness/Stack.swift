@@ -164,14 +164,7 @@ final class Supervisord {
     }
 
     /// "web1" / "api:api_00" / "haproxy" -> state name.
-    func status() -> [String: String] {
-        var result: [String: String] = [:]
-        for line in ctl("status").split(separator: "\n") {
-            let f = line.split(separator: " ", omittingEmptySubsequences: true)
-            if f.count >= 2 { result[String(f[0])] = String(f[1]) }
-        }
-        return result
-    }
+    func status() -> [String: String] { supervisorStatus(ctl("status")) }
 
     func waitStatus(_ name: String, _ state: String, seconds: Double = 15) -> Bool {
         waitUntil(seconds) { status()[name] == state }
