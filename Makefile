@@ -5,9 +5,10 @@ MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
 NAME := supervisor-haproxy
 STATIC := .build-static/release/$(NAME)
+VERSION := $(shell sed -n 's/^public let version = "\(.*\)"/\1/p' Sources/SupervisorHAProxy/Commands/Dispatch.swift)
 FUZZ_SECONDS ?= 30
 
-.PHONY: all build release static test demo bench fuzz install uninstall clean deps
+.PHONY: all build release static test demo bench fuzz install uninstall clean deps wheel deb compose-test
 
 all: release
 
@@ -22,7 +23,7 @@ static:
 	swift build -c release --scratch-path .build-static --static-swift-stdlib -Xswiftc -static-executable -Xlinker -s
 
 deps:
-	@scripts/ensure-deps haproxy supervisord supervisorctl socat valgrind file setpriv unshare pgrep python3 python3-yaml
+	@scripts/ensure-deps haproxy supervisord supervisorctl socat valgrind file setpriv unshare pgrep python3 python3-venv python3-yaml lintian
 
 test: deps
 	swift build
@@ -45,6 +46,14 @@ bench: release
 fuzz:
 	scripts/fuzz $(FUZZ_SECONDS)
 
+# A Python wheel carrying the static binary (pip and buildout install it as the egg was).
+wheel: static
+	python3 packaging/make-wheel.py $(STATIC) $(VERSION) dist
+
+# A Debian package of the static binary and its man page.
+deb: static
+	packaging/make-deb $(STATIC) $(VERSION) dist
+
 install: static
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(STATIC) $(DESTDIR)$(BINDIR)/$(NAME)
@@ -54,4 +63,4 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/$(NAME) $(DESTDIR)$(MANDIR)/man1/$(NAME).1
 
 clean:
-	rm -rf .build .build-static .build-fuzz
+	rm -rf .build .build-static .build-fuzz dist
