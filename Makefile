@@ -54,6 +54,10 @@ wheel: static
 deb: static
 	packaging/make-deb $(STATIC) $(VERSION) dist
 
+# docker-compose.yml for real: images built locally, the stack up, checked, torn down.
+compose-test:
+	scripts/compose-test
+
 install: static
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(STATIC) $(DESTDIR)$(BINDIR)/$(NAME)

@@ -9,6 +9,7 @@ free_port() {
 stack_env() {
     local run=$1 listener=$2
     export SH_RUN_DIR=$run SH_LISTENER=$listener
+    export SH_SUPERVISORD_LOG=$run/supervisord.log SH_LISTENER_LOG=$run/listener.log SH_WWW=$TOP/examples/www
     export SH_STATS_TCP=ipv4@127.0.0.1:$(free_port)
     export SH_STATS_UNIX=$run/admin.sock SH_STATS_USER=$run/user.sock
     export SH_FRONTEND=127.0.0.1:$(free_port)

@@ -74,7 +74,7 @@ private func restartBothUnderLoad(_ stack: LoadStack) throws -> (ok: Int, failed
         #expect(stack.shutDownSupervisord() == 0)
         let view = serverView(stack.adminSocket)
         #expect(view["app/app1"]?.admin == "maint" && view["app/app2"]?.admin == "maint", "\(view)")
-        let left = try run("/usr/bin/pgrep", ["-f", Programs.backend + " \\(\(stack.appPorts[0])|\(stack.appPorts[1]))"])
+        let left = try run("/usr/bin/pgrep", ["-f", Programs.backend + " (" + stack.appPorts[0].map(String.init).joined(separator: "|") + ")"])
         #expect(left.out.isEmpty, "backends left running: \(left.out)")
     }
 }

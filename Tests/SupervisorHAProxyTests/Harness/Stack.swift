@@ -126,6 +126,9 @@ final class Supervisord {
     var environment: [String: String] {
         var env = ProcessInfo.processInfo.environment.merging(apps.environment) { $1 }
         env["SH_RUN_DIR"] = dir.path
+        env["SH_SUPERVISORD_LOG"] = dir.file("supervisord.log")
+        env["SH_LISTENER_LOG"] = dir.file("listener.log")
+        env["SH_WWW"] = Paths.root + "/examples/www"
         env["SH_LISTENER"] = listener
         env["SH_LISTENER_ARGS"] = listenerArgs.joined(separator: " ")
         env["SH_SUPERVISOR_HTTP"] = "127.0.0.1:\(httpPort)"
