@@ -1,3 +1,4 @@
+import CSocketShim
 import Glibc
 
 // Where supervisorctl finds supervisord: `-c FILE`, else the first of its default files that
@@ -91,8 +92,7 @@ func readFile(_ path: String, limit: Int) -> [UInt8]? {
     var out: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
     while out.count < limit {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
+        let n = chunk.withUnsafeMutableBytes { shim_read(fd, $0.baseAddress, $0.count, path, nil, 0) }
         if n <= 0 { break }
         out += chunk[0..<n]
     }

@@ -125,6 +125,25 @@ private func control(_ stack: LoadStack, _ args: [String], seconds: Double = 120
         #expect(stack.allUp())
     }
 
+    /// HAProxy goes away once the first process is back: the roll cannot see HAProxy any
+    /// more, halts with exit 1 naming the socket's error, and the last process is untouched.
+    @Test func haproxyDownMidRollHaltsTheRoll() throws {
+        let stack = try LoadStack(.plain, apps: ["app1", "app2", "app3"])
+        defer { stack.stop() }
+        try stack.start()
+        let app3 = stack.pid("app3")
+        var env = ProcessInfo.processInfo.environment
+        env["SUPERVISOR_SERVER_URL"] = nil
+        let c = try Child(Paths.binary, ["restart", "--rolling", "--timeout", "0.5", "-c", stack.config(), "app1", "app2", "app3"],
+                          environment: env, stdout: stack.dir.file("roll.out"), stderr: stack.dir.file("roll.err"))
+        #expect(waitUntil(30) { stack.dir.read("roll.out").contains("app1 UP on every socket") })
+        stack.stopHAProxy()
+        #expect(c.waitExit(60) == 1, "\(stack.dir.read("roll.out"))\(stack.dir.read("roll.err"))")
+        #expect(stack.dir.read("roll.err").contains("unix://\(stack.adminSocket)"), "\(stack.dir.read("roll.err"))")
+        #expect(stack.dir.read("roll.err").contains("app3"), "says what was not touched")
+        #expect(stack.pid("app3") == app3)
+    }
+
     @Test func stopAndStartAlone() throws {
         let stack = try LoadStack(.plain, listener: false)
         defer { stack.stop() }

@@ -119,6 +119,17 @@ private func read(_ text: String, chunk: Int = 7) -> (structs: [String], failure
         }
     }
 
+    /// A password may hold '/': the userinfo ends at the last '@' before the host.
+    @Test func aPasswordWithASlash() throws {
+        let u = try SupervisorURL.parse("http://admin:s3/cr@t@127.0.0.1:9001").get()
+        #expect(u.credentials == "admin:s3/cr@t" && u.endpoint == .tcp(host: "127.0.0.1", port: "9001") && u.path == "/RPC2")
+        #expect(u.display == "http://admin:***@127.0.0.1:9001")
+        let withPath = try SupervisorURL.parse("http://admin:a/b@h:1/RPC2").get()
+        #expect(withPath.credentials == "admin:a/b" && withPath.path == "/RPC2")
+        guard case .failure(let e) = SupervisorURL.parse("http://admin:s3/cret@127.0.0.1:x") else { Issue.record("accepted"); return }
+        #expect(e.urlMessage.contains("port 'x'") && !e.urlMessage.contains("s3/cret"), "\(e.urlMessage)")
+    }
+
     @Test func credentialsFromTheEnvironmentForAURLWithoutThem() throws {
         let u = try SupervisorURL.parse("unix:///run/s.sock", username: "admin", password: "pw").get()
         #expect(u.credentials == "admin:pw")
