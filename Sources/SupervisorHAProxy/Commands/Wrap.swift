@@ -177,21 +177,25 @@ final class Wrapper: Pollable {
     // MARK: scheduling
 
     /// Sets `state` on every socket (an exchange in flight is abandoned: the newer state wins).
+    /// Sets `state` on every socket. A `set` in flight is never abandoned: HAProxy does not
+    /// order commands from two connections, so the newer state follows once it has ended. A
+    /// read in flight changes nothing and is abandoned.
     private func setAll(_ state: AdminState, now: Int64) {
         want = state
         for (k, s) in sockets.enumerated() {
             settled[k] = false
-            s.exchange.cancel()
-            s.set(state, now: now)
-            noteSetOutcome(k)
+            if s.step == .readingStat { s.abandon() }
+            if !s.busy { s.set(state, now: now) }
         }
     }
 
-    /// After a `set` ended: settled when HAProxy took it, or when it failed (logged; a stop is
-    /// never held up, and the listener's resync repairs what a wrap could not).
-    private func noteSetOutcome(_ k: Int) {
+    /// After a `set` ended: settled when HAProxy took the wanted state, or when that failed
+    /// (logged; a stop is never held up, and the listener's resync repairs what a wrap could
+    /// not); another state ended, the wanted one is sent now.
+    private func noteSetOutcome(_ k: Int, now: Int64) {
         let s = sockets[k]
-        guard !s.busy, case .setting(let state) = s.lastStep, state == want, !settled[k] else { return }
+        guard !s.busy, !settled[k] else { return }
+        guard case .setting(let state) = s.lastStep, state == want else { return s.set(want, now: now) }
         settled[k] = true
         if s.result == .ok {
             log.log(.debug, "\(s.peer.display): \(serversText) \(state.word)")
@@ -201,7 +205,7 @@ final class Wrapper: Pollable {
     }
 
     func advance(now: Int64) {
-        for k in sockets.indices { noteSetOutcome(k) }
+        for k in sockets.indices { noteSetOutcome(k, now: now) }
         switch phase {
         case .starting:
             askSupervisor(now: now)

@@ -91,6 +91,14 @@ final class AdminSocket: Pollable {
         start(.readingStat, now: now)
     }
 
+    /// Ends a read in flight without a result (a read changes nothing at HAProxy; a `set` is
+    /// never abandoned, so that commands keep their order).
+    func abandon() {
+        guard step == .readingStat else { return }
+        exchange.cancel()
+        finish(.failed)
+    }
+
     private func start(_ s: Step, now: Int64) {
         step = s
         result = .none

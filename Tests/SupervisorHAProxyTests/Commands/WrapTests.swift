@@ -104,12 +104,31 @@ private func alive(_ pid: pid_t) -> Bool {
         let dir = TempDir()
         let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
         try haproxy.set("web/web1", "maint")
-        let w = try wrap(haproxy, ["web/web1", "static/web1"], ["sh", "-c", "sleep 0.7; exit 3"], dir: dir)
+        // The program ends when the test says so, not after some time.
+        let w = try wrap(haproxy, ["web/web1", "static/web1"],
+                         ["sh", "-c", "while [ ! -e \(dir.file("end")) ]; do sleep 0.02; done; exit 3"], dir: dir)
         #expect(haproxy.waitFor(["web/web1", "static/web1"], "ready", seconds: 5), "\(dir.read("wrap.log"))")
+        FileManager.default.createFile(atPath: dir.file("end"), contents: nil)
         #expect(w.waitExit(10) == 3, "the program's own exit status: \(dir.read("wrap.log"))")
         #expect(haproxy.states()["web/web1"] == "maint" && haproxy.states()["static/web1"] == "maint",
                 "maint before the wrapper ended")
         #expect(dir.read("wrap.log").contains("program exited with status 3 by itself"))
+    }
+
+    /// maint and then ready within a millisecond of each other at start: ready must win.
+    /// Commands on two connections reach HAProxy in no set order, so a newer one waits for
+    /// the one in flight.
+    @Test func aNewerStateNeverOvertakesAnOlderOne() throws {
+        let dir = TempDir()
+        let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
+        for round in 0..<20 {
+            try haproxy.set("web/web2", "drain")
+            let w = try wrap(haproxy, ["web/web2"], ["sh", "-c", "while [ ! -e \(dir.file("end\(round)")) ]; do sleep 0.02; done"], dir: dir)
+            #expect(waitUntil(5) { dir.read("wrap.log").contains("web/web2 ready") }, "\(dir.read("wrap.log"))")
+            #expect(haproxy.states()["web/web2"] == "ready", "round \(round): \(dir.read("wrap.log"))")
+            FileManager.default.createFile(atPath: dir.file("end\(round)"), contents: nil)
+            #expect(w.waitExit(10) == 0)
+        }
     }
 
     @Test func deathBySignalIsPassedOn() throws {
