@@ -47,9 +47,11 @@ private func runListen(_ parsed: ParsedCommandLine) -> Int32 {
     }
 }
 
-/// Exit status 2 and a line naming what is wrong, before anything is started.
-func invalidArguments(_ problem: String, usage: String) -> Int32 {
-    writeOut(2, "supervisor-haproxy: \(problem.escaped)\n\(usage)\nTry 'supervisor-haproxy --help' for more.\n")
+/// Exit status 2 and a line naming what is wrong, before anything is started; `command` is
+/// the subcommand whose help says more.
+func invalidArguments(_ problem: String, usage: String, command: String? = nil) -> Int32 {
+    let help = command.map { "supervisor-haproxy \($0) --help" } ?? "supervisor-haproxy --help"
+    writeOut(2, "supervisor-haproxy: \(problem.escaped)\n\(usage)\nTry '\(help)' for more.\n")
     return 2
 }
 

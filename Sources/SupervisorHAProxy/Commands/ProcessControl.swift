@@ -11,7 +11,7 @@ func runControl(_ action: ControlAction, _ args: [String], environment: Environm
         writeOut(1, controlHelp + "\n")
         return 0
     case .invalid(let problem):
-        return invalidArguments(problem, usage: controlUsage)
+        return invalidArguments(problem, usage: controlUsage, command: action.rawValue)
     case .run(let options):
         return ProcessControl(options: options, environment: environment, executable: executable).run()
     }

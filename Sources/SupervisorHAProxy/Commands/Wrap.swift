@@ -14,7 +14,7 @@ func runWrap(_ args: [String], environment: Environment) -> Int32 {
         writeOut(1, wrapHelp + "\n")
         return 0
     case .invalid(let problem):
-        return invalidArguments(problem, usage: wrapUsage)
+        return invalidArguments(problem, usage: wrapUsage, command: "wrap")
     case .run(let options):
         return Wrapper(options: options, log: Logger(threshold: options.logLevel)).run()
     }
