@@ -332,18 +332,8 @@ final class ProcessControl {
                 say("drain timeout for \(what) after \(seconds(since: t0)) with \(left) session(s) left")
             }
         }
-        for s in steps {
-            let t0 = shim_now_ms()
-            if let failure = call(hosts[s.host], "supervisor.stopProcess", [.string(s.namespec), .bool(true)]) {
-                // 70 NOT_RUNNING: already stopped, as asked.
-                if faultCode(hosts[s.host]) != 70 {
-                    fail("\(s.display) did not stop: \(failure)")
-                    return false
-                }
-                say("\(s.display) was not running")
-            } else {
-                say("stopped \(s.display) after \(seconds(since: t0))")
-            }
+        guard each(steps, "supervisor.stopProcess", done: "stopped", already: (70, "was not running"), refused: "did not stop") else {
+            return false
         }
         if !sockets.isEmpty { _ = setAll(sockets, .maint, what) }
         return true
@@ -351,18 +341,8 @@ final class ProcessControl {
 
     /// Start, ready, wait until UP everywhere.
     private func startPhase(_ steps: [Step]) -> Bool {
-        for s in steps {
-            let t0 = shim_now_ms()
-            if let failure = call(hosts[s.host], "supervisor.startProcess", [.string(s.namespec), .bool(true)]) {
-                // 60 ALREADY_STARTED: running, as asked.
-                if faultCode(hosts[s.host]) != 60 {
-                    fail("\(s.display) did not start: \(failure)")
-                    return false
-                }
-                say("\(s.display) was already running")
-            } else {
-                say("started \(s.display) (RUNNING) after \(seconds(since: t0))")
-            }
+        guard each(steps, "supervisor.startProcess", done: "started", already: (60, "was already running"), refused: "did not start") else {
+            return false
         }
         let sockets = adminSockets(steps)
         guard !sockets.isEmpty else { return true }
@@ -392,6 +372,26 @@ final class ProcessControl {
             }
             pause(ProcessControl.pollEveryMs)
         }
+    }
+
+    /// Asks supervisord to stop or start each process in turn (waiting for it); false (said)
+    /// at the first it refused. `already` is the fault that means it already is as asked
+    /// (70 NOT_RUNNING, 60 ALREADY_STARTED).
+    private func each(_ steps: [Step], _ method: String, done: String, already: (fault: Int, words: String),
+                      refused: String) -> Bool {
+        for s in steps {
+            let t0 = shim_now_ms()
+            guard let failure = call(hosts[s.host], method, [.string(s.namespec), .bool(true)]) else {
+                say("\(done) \(s.display) after \(seconds(since: t0))")
+                continue
+            }
+            guard faultCode(hosts[s.host]) == already.fault else {
+                fail("\(s.display) \(refused): \(failure)")
+                return false
+            }
+            say("\(s.display) \(already.words)")
+        }
+        return true
     }
 
     /// One process at a time; halts at the first that does not come back healthy.

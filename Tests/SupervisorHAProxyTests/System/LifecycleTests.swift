@@ -20,6 +20,16 @@ private func twoPrograms(_ extra: String = "") -> String {
     """
 }
 
+/// web1 and web2 mapped to web/web1 and web/web2, HAProxy and supervisord running, both ready.
+private func twoProgramFleet(masterWorker: Bool = false) throws -> Fleet {
+    let fleet = try Fleet(backends: [("web", ["web1", "web2"])], programs: twoPrograms(),
+                          listener: ["unix://{admin}", "web1:web/web1", "web2:web/web2"], masterWorker: masterWorker)
+    try fleet.startHAProxy()
+    try fleet.startSupervisord(running: 3)
+    guard fleet.waitFor(["web/web1", "web/web2"], "ready") else { throw TestFailure("not ready: \(fleet.states())") }
+    return fleet
+}
+
 @Suite(.serialized, .timeLimit(.minutes(2))) struct Lifecycles {
     /// `start 'p:*'` queues more events than supervisord's buffer holds, in one turn of its
     /// loop: some are dropped however fast the listener is. The gap in poolserial is noticed
@@ -49,12 +59,8 @@ private func twoPrograms(_ extra: String = "") -> String {
     /// supervisord drops a listener's last events at shutdown: the listener, stopped last,
     /// sets every mapped server to maint itself.
     @Test func supervisordsShutdownLeavesEveryServerInMaint() throws {
-        let fleet = try Fleet(backends: [("web", ["web1", "web2"])], programs: twoPrograms(),
-                              listener: ["unix://{admin}", "web1:web/web1", "web2:web/web2"])
+        let fleet = try twoProgramFleet()
         defer { fleet.stop() }
-        try fleet.startHAProxy()
-        try fleet.startSupervisord(running: 3)
-        #expect(fleet.waitFor(["web/web1", "web/web2"], "ready"))
         fleet.supervisord?.signal(SIGTERM)
         #expect(fleet.supervisord?.waitExit(30) == 0)
         #expect(fleet.states()["web/web1"] == "maint" && fleet.states()["web/web2"] == "maint", "\(fleet.states())\n\(fleet.listenerLog)")
@@ -63,12 +69,8 @@ private func twoPrograms(_ extra: String = "") -> String {
 
     /// Restarting only the listener (supervisorctl restart, or update) changes nothing.
     @Test func aListenerOnlyRestartLeavesHAProxyAsItIs() throws {
-        let fleet = try Fleet(backends: [("web", ["web1", "web2"])], programs: twoPrograms(),
-                              listener: ["unix://{admin}", "web1:web/web1", "web2:web/web2"])
+        let fleet = try twoProgramFleet()
         defer { fleet.stop() }
-        try fleet.startHAProxy()
-        try fleet.startSupervisord(running: 3)
-        #expect(fleet.waitFor(["web/web1", "web/web2"], "ready"))
         #expect(fleet.ctl("restart", "listener").contains("listener: started"))
         #expect(waitUntil(10) { fleet.listenerLog.contains("supervisord is RUNNING, so only the listener stops") }, "\(fleet.listenerLog)")
         #expect(!fleet.listenerLog.contains("to maint before exiting"))
@@ -78,11 +80,8 @@ private func twoPrograms(_ extra: String = "") -> String {
     /// A master-worker reload (SIGUSR2) forgets every runtime state; `show info` names a new
     /// worker and the listener repairs at once, with default options (resync is 30 s).
     @Test func anHAProxyReloadIsRepairedWithinSeconds() throws {
-        let fleet = try Fleet(backends: [("web", ["web1", "web2"])], programs: twoPrograms(),
-                              listener: ["unix://{admin}", "web1:web/web1", "web2:web/web2"], masterWorker: true)
+        let fleet = try twoProgramFleet(masterWorker: true)
         defer { fleet.stop() }
-        try fleet.startHAProxy()
-        try fleet.startSupervisord(running: 3)
         _ = fleet.ctl("stop", "web1")
         #expect(fleet.waitFor(["web/web1"], "maint"))
         let workerBefore = adminCommand(fleet.adminSocket, "show info").split(separator: "\n").first { $0.hasPrefix("Pid:") }
