@@ -31,6 +31,7 @@ test: deps
 	$(MAKE) static
 	scripts/fuzz 5
 	SH_STATIC_BINARY=$(STATIC) swift test --no-parallel; status=$$?; scripts/kill-strays; exit $$status
+	scripts/compose-test
 
 demo: release
 	@scripts/ensure-deps haproxy supervisord supervisorctl socat

@@ -2,9 +2,8 @@ import Foundation
 import Testing
 @testable import SupervisorHAProxy
 
-// `make compose-test` runs docker-compose.yml for real (images built locally, about 10
-// minutes on a new machine, so not in `make test`). This suite checks in a second what
-// must hold for it: it parses, every file it and the Dockerfile refer to exists, it runs
+// `make compose-test` (the last step of `make test`) runs docker-compose.yml for real, with
+// images built locally. This suite checks in a second what must hold for it: it parses, every file it and the Dockerfile refer to exists, it runs
 // exactly the config files the end-to-end tests run with every variable they read set, and
 // it publishes nothing but HAProxy's frontend on the host's loopback.
 
