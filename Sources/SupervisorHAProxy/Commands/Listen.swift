@@ -115,16 +115,14 @@ final class Listener {
     /// Two programs on one server: legal, but the latest event of either sets it.
     private func warnAboutSharedServers() {
         let table = convergence.table
-        var firstProgram: [[UInt8]?] = Array(repeating: nil, count: table.targets.count)
-        var warned = Array(repeating: false, count: table.targets.count)
-        for (m, mapping) in table.mappings.enumerated() {
-            let t = table.targetOf[m]
-            guard let first = firstProgram[t] else {
-                firstProgram[t] = mapping.program
-                continue
+        for t in table.targets.indices {
+            var programs = 0
+            var first: [UInt8]?
+            table.forEachMapping(ofTarget: t) { m in
+                if first == nil { first = table.mappings[m].program }
+                if table.mappings[m].program != first { programs += 1 }
             }
-            if first != mapping.program && !warned[t] {
-                warned[t] = true
+            if programs > 0 {
                 log.log(.warning, "\(table.targets[t].name) is mapped to several programs (\(table.mappingsText(of: t))): the latest event of any of them sets it")
             }
         }

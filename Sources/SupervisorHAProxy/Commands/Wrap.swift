@@ -91,7 +91,7 @@ final class Wrapper: Pollable {
         }
         signals = channel
         reactor.add(channel)
-        guard spawn() else { return child == nil ? exitStatusOfFailedSpawn : 1 }
+        if let status = spawn() { return status }
         setAll(.maint, now: shim_now_ms())
         if supervisor == nil {
             want = .ready
@@ -109,29 +109,27 @@ final class Wrapper: Pollable {
         }
     }
 
-    private var exitStatusOfFailedSpawn: Int32 = 1
-
-    /// Starts the program; false when it could not be (status in exitStatusOfFailedSpawn).
-    private func spawn() -> Bool {
+    /// Starts the program; nil when it runs, else the status to exit with.
+    private func spawn() -> Int32? {
         let argv = options.command.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: Int32 = 0, pidfd: Int32 = -1
         let rc = error.withCString { e, n in shim_spawn(argv[0], argv, &pid, &pidfd, e, n) }
         if rc < 0 {
             log.log(.error, "\(error.text); not started")
-            return false
+            return 1
         }
         if rc > 0 {
             // As env(1) and the shells: 127 not found, 126 found but not runnable.
-            exitStatusOfFailedSpawn = rc == ENOENT || rc == ENOTDIR ? 127 : 126
-            log.log(.error, "\(options.command[0]): \(String(cString: shim_strerror(rc))); cannot run it (exit \(exitStatusOfFailedSpawn))")
-            return false
+            let status: Int32 = rc == ENOENT || rc == ENOTDIR ? 127 : 126
+            log.log(.error, "\(options.command[0]): \(String(cString: shim_strerror(rc))); cannot run it (exit \(status))")
+            return status
         }
         let c = ChildProcess(pid: pid, pidfd: pidfd) { [unowned self] code, sig in exited(code, sig, now: shim_now_ms()) }
         child = c
         reactor.add(c)
         log.log(.debug, "started \(options.command[0]) as pid \(pid) in its own process group")
-        return true
+        return nil
     }
 
     // MARK: events
@@ -282,8 +280,8 @@ final class Wrapper: Pollable {
         nextSupervisorAt = now + Wrapper.supervisorEveryMs
         if !configAsked {
             configAsked = true
-            let group = options.programName!.bytes.split(separator: colon, maxSplits: 1).first.map(Array.init) ?? []
-            let process = options.programName!.bytes.split(separator: colon, maxSplits: 1).last.map(Array.init) ?? []
+            let parts = name.bytes.split(separator: colon, maxSplits: 1).map(Array.init)
+            let group = parts.first ?? [], process = parts.last ?? []
             client.call("supervisor.getAllConfigInfo", now: now, onStruct: { [unowned self] s in
                 guard let g = s.value(0), let n = s.value(1), let wait = s.value(2)?.decimal(limit: 86400),
                       group.withBytes({ g.equals($0) }), process.withBytes({ n.equals($0) }) else { return }

@@ -192,11 +192,16 @@ struct MappingTable {
     /// Every mapping of target t, for messages.
     func mappingsText(of t: Int) -> String {
         var texts: [String] = []
+        forEachMapping(ofTarget: t) { texts.append(mappings[$0].text) }
+        return texts.joined(separator: ", ")
+    }
+
+    /// Calls `body` with every mapping of target t, in command-line order.
+    func forEachMapping(ofTarget t: Int, _ body: (Int) -> Void) {
         var m = firstOfTarget[t]
         while m >= 0 {
-            texts.append(mappings[m].text)
+            body(m)
             m = nextOfTarget[m]
         }
-        return texts.joined(separator: ", ")
     }
 }

@@ -15,11 +15,8 @@ final class AdminSocket: Pollable {
     /// What the last exchange did, once it has ended.
     private(set) var lastStep = Step.idle
     private(set) var result = Result.none
-    /// From the last `show stat`: current plus queued sessions on the servers, and how many
-    /// of them are UP (or ready without a check) and were found at all.
+    /// From the last `show stat`: current plus queued sessions on the servers.
     private(set) var sessions = 0
-    private(set) var upCount = 0
-    private(set) var foundCount = 0
     /// Per target, from the last `show stat`: its status (`UP`, `DOWN 1/2`, `MAINT`...),
     /// and how many other servers of its backend are UP and ready.
     let status: [FixedBuffer]
@@ -81,8 +78,6 @@ final class AdminSocket: Pollable {
         request.append(byte: newline)
         stat.reset()
         sessions = 0
-        upCount = 0
-        foundCount = 0
         for k in seen.indices {
             seen[k] = false
             othersUp[k] = 0
@@ -120,10 +115,8 @@ final class AdminSocket: Pollable {
                         }
                         guard !seen[k] else { continue }
                         seen[k] = true
-                        foundCount += 1
                         sessions += line.sessions + line.queued
                         status[k].append(line.status)
-                        if line.isUp { upCount += 1 }
                     }
                 }
             } else {

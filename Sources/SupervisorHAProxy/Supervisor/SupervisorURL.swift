@@ -39,9 +39,7 @@ struct SupervisorURL: Equatable {
         guard var rest = b.after("http://") else { return fail("unknown scheme (use unix:///PATH or http://HOST:PORT)") }
         var path = "/RPC2"
         var credentials: String?
-        // The userinfo ends at the last '@' before the path: a password may hold '/'.
-        let pathStart = rest.firstIndex(of: slash) ?? rest.count
-        if let at = rest[..<pathStart].lastIndex(of: UInt8(ascii: "@")) ?? rest.lastIndex(of: UInt8(ascii: "@")) {
+        if let at = userinfoEnd(rest[...]) {
             credentials = Array(rest[..<at]).string
             rest = Array(rest[(at + 1)...])
         }
@@ -65,11 +63,15 @@ struct SupervisorURL: Equatable {
         guard let scheme = b.firstIndex(of: colon), b.count > scheme + 2,
               b[scheme + 1] == slash, b[scheme + 2] == slash else { return b.string }
         let start = scheme + 3
-        let rest = b[start...]
-        let pathStart = rest.firstIndex(of: slash) ?? b.count
-        guard let at = b[start..<pathStart].lastIndex(of: UInt8(ascii: "@")) ?? rest.lastIndex(of: UInt8(ascii: "@")),
-              let c = b[start..<at].firstIndex(of: colon) else { return b.string }
+        guard let at = userinfoEnd(b[start...]), let c = b[start..<at].firstIndex(of: colon) else { return b.string }
         return (Array(b[...c]) + "***".bytes + Array(b[at...])).string
+    }
+
+    /// The '@' that ends the userinfo of what follows `scheme://`: the last one before the
+    /// path, else the last one (a password may hold '/'). One rule for parsing and showing.
+    private static func userinfoEnd(_ rest: ArraySlice<UInt8>) -> Int? {
+        let pathStart = rest.firstIndex(of: slash) ?? rest.endIndex
+        return rest[..<pathStart].lastIndex(of: UInt8(ascii: "@")) ?? rest.lastIndex(of: UInt8(ascii: "@"))
     }
 }
 

@@ -86,13 +86,20 @@ final class FixedBuffer {
 
     func append(escaping a: [UInt8]) { a.withBytes { append(escaping: $0) } }
 
-    /// Drops the first `n` bytes, keeping the rest at the start.
-    func consume(_ n: Int) {
-        if n >= count {
-            count = 0
-        } else if n > 0 {
-            (base).update(from: base + n, count: count - n)
-            count -= n
+}
+
+extension FixedBuffer {
+    /// Lends the whole buffer to a C function that writes a NUL-terminated message into it
+    /// (the shim's error contract), then takes the message as the buffer's contents.
+    func withCString<R>(_ body: (UnsafeMutablePointer<CChar>, Int) -> R) -> R {
+        clear()
+        base[0] = 0
+        let r = UnsafeMutableRawPointer(base).withMemoryRebound(to: CChar.self, capacity: capacity) {
+            body($0, capacity)
         }
+        var n = 0
+        while n < capacity && base[n] != 0 { n += 1 }
+        count = n
+        return r
     }
 }
