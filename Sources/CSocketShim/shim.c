@@ -83,15 +83,15 @@ int shim_resolve_unix(const char *path, shim_addr *out, char *err, size_t errlen
 int shim_connect_start(const shim_addr *a, int *fd, const char *name, char *err, size_t errlen) {
     *fd = socket(SA(a)->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (*fd < 0) return shim_err(err, errlen, "socket", name, strerror(errno));
-    if (connect(*fd, (const struct sockaddr *)SA(a), (socklen_t)a->len) == 0) return 0;
+    if (connect(*fd, (const struct sockaddr *)SA(a), (socklen_t)a->len) == 0) return SHIM_CONNECTED;
     int e = errno;
     /* EINTR on a non-blocking connect leaves it in progress, like EINPROGRESS. */
-    if (e == EINPROGRESS || e == EINTR) return 1;
+    if (e == EINPROGRESS || e == EINTR) return SHIM_IN_PROGRESS;
     close(*fd);
     *fd = -1;
     /* A unix socket whose listen backlog is full refuses at once with EAGAIN and is not
      * left connecting: the caller tries again until its deadline. */
-    if (e == EAGAIN && SA(a)->ss_family == AF_UNIX) return 2;
+    if (e == EAGAIN && SA(a)->ss_family == AF_UNIX) return SHIM_BACKLOG_FULL;
     return shim_err(err, errlen, "connect", name, strerror(e));
 }
 
@@ -108,7 +108,7 @@ long shim_send(int fd, const void *buf, size_t len, const char *name, char *err,
     ssize_t n;
     RETRY_EINTR(n, send(fd, buf, len, MSG_NOSIGNAL));
     if (n >= 0) return n;
-    if (errno == EAGAIN) return 0;
+    if (errno == EAGAIN) return SHIM_WOULD_BLOCK;
     return shim_err(err, errlen, "write", name, strerror(errno));
 }
 
@@ -116,19 +116,21 @@ long shim_read(int fd, void *buf, size_t cap, const char *name, char *err, size_
     ssize_t n;
     RETRY_EINTR(n, read(fd, buf, cap));
     if (n >= 0) return n;
-    if (errno == EAGAIN) return -2;
+    if (errno == EAGAIN) return SHIM_WOULD_BLOCK;
     return shim_err(err, errlen, "read", name, strerror(errno));
 }
 
-int shim_write_all(int fd, const void *buf, size_t len, const char *name, char *err, size_t errlen) {
+int shim_write_all(int fd, const void *buf, size_t len, int64_t deadline, const char *name,
+                   char *err, size_t errlen) {
     const char *p = buf;
     while (len > 0) {
         ssize_t n;
         RETRY_EINTR(n, write(fd, p, len));
         if (n < 0 && errno == EAGAIN) {
-            struct pollfd w = {.fd = fd, .events = POLLOUT};
-            int r;
-            RETRY_EINTR(r, poll(&w, 1, -1));
+            shim_pollfd w = {.fd = fd, .events = SHIM_POLLOUT, .revents = 0};
+            int r = shim_poll(&w, 1, deadline, err, errlen);
+            if (r < 0) return SHIM_FAILED;
+            if (r == 0) return shim_err(err, errlen, "write", name, "timed out");
             continue;
         }
         if (n <= 0) return shim_err(err, errlen, "write", name, n < 0 ? strerror(errno) : "wrote nothing");
@@ -155,15 +157,13 @@ void shim_close(int fd) {
     if (fd >= 0) close(fd);
 }
 
-static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
-
-void shim_setup_signals(void) {
+void shim_setup_signals(const int *signals, int n) {
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);
-    for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++) {
-        signal(stop_signals[i], SIG_DFL);
-        sigaddset(&set, stop_signals[i]);
+    for (int i = 0; i < n; i++) {
+        signal(signals[i], SIG_DFL);
+        sigaddset(&set, signals[i]);
     }
     sigprocmask(SIG_UNBLOCK, &set, NULL);
 }

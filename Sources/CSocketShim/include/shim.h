@@ -44,19 +44,29 @@ int shim_resolve_tcp(const char *host, const char *port, shim_addr *out, int max
 /* A unix socket path: 1, or -1. */
 int shim_resolve_unix(const char *path, shim_addr *out, char *err, size_t errlen);
 
-/* Starts a non-blocking connect. Returns 0 connected (fd set), 1 in progress (wait for
- * writable, then shim_connect_finish), 2 not now (a unix socket's backlog is full: close
- * nothing, call again later; fd is -1), -1 failed. */
+/* What the non-blocking calls return besides a count: SHIM_FAILED (-1, err written) and
+ * SHIM_WOULD_BLOCK (-2: nothing can be done now; poll, then call again). */
+enum { SHIM_FAILED = -1, SHIM_WOULD_BLOCK = -2 };
+
+/* shim_connect_start's outcomes besides SHIM_FAILED. */
+enum { SHIM_CONNECTED = 0, SHIM_IN_PROGRESS = 1, SHIM_BACKLOG_FULL = 2 };
+
+/* Starts a non-blocking connect. Returns SHIM_CONNECTED (fd set), SHIM_IN_PROGRESS (wait for
+ * writable, then shim_connect_finish), SHIM_BACKLOG_FULL (a unix socket's backlog is full:
+ * close nothing, call again later; fd is -1), SHIM_FAILED. */
 int shim_connect_start(const shim_addr *a, int *fd, const char *name, char *err, size_t errlen);
 /* After an in-progress connect became writable: 0 connected, -1 failed (fd still open). */
 int shim_connect_finish(int fd, const char *name, char *err, size_t errlen);
 
-/* Non-blocking send: bytes sent (0 when the socket is full), or -1. */
+/* Non-blocking send: bytes sent, SHIM_WOULD_BLOCK when the socket is full, or SHIM_FAILED. */
 long shim_send(int fd, const void *buf, size_t len, const char *name, char *err, size_t errlen);
-/* Non-blocking read: bytes read, 0 at end of file, -2 nothing there now, -1 failed. */
+/* Non-blocking read: bytes read, 0 at end of file, SHIM_WOULD_BLOCK, or SHIM_FAILED. */
 long shim_read(int fd, void *buf, size_t cap, const char *name, char *err, size_t errlen);
-/* Blocking write of all len bytes (stdout toward supervisord, stderr): 0 or -1. */
-int shim_write_all(int fd, const void *buf, size_t len, const char *name, char *err, size_t errlen);
+/* Writes all len bytes (stdout toward supervisord, stderr), waiting while the descriptor is
+ * full, but never past the deadline (absolute ms; < 0: none): 0, or SHIM_FAILED (a peer that
+ * stopped reading: "write stdout: timed out"). */
+int shim_write_all(int fd, const void *buf, size_t len, int64_t deadline, const char *name,
+                   char *err, size_t errlen);
 
 /* poll(2) until the deadline (< 0: none): the count of ready descriptors, 0 at the
  * deadline, -1 failed. */
@@ -64,9 +74,9 @@ int shim_poll(shim_pollfd *fds, unsigned int n, int64_t deadline, char *err, siz
 
 void shim_close(int fd);
 
-/* SIGPIPE ignored (a closed peer shows as EPIPE); SIGTERM, SIGINT, SIGHUP and SIGQUIT at
- * their default and unblocked (a parent may hand them down blocked or ignored). */
-void shim_setup_signals(void);
+/* SIGPIPE ignored (a closed peer shows as EPIPE); the n signals (the ones that stop this
+ * program) at their default and unblocked (a parent may hand them down blocked or ignored). */
+void shim_setup_signals(const int *signals, int n);
 
 /* Blocks the n signals and returns a non-blocking signalfd that reads them, or -1. */
 int shim_signalfd(const int *signals, int n, char *err, size_t errlen);

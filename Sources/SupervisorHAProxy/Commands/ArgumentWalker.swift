@@ -54,11 +54,9 @@ struct ArgumentWalker {
     }
 }
 
-/// What is wrong with an argument, in words.
-struct Problem: Error, Equatable {
-    var text: String
-    init(_ text: String) { self.text = text }
-}
+/// An option the walker knows and the command's switch does not: a programming error, said
+/// as such rather than taken for another option.
+func unhandled(_ option: String) -> String { "internal error: option '\(option)' is not handled" }
 
 // Values every command parses the same way.
 

@@ -15,52 +15,74 @@ func opStateWord(_ op: Int) -> String {
     }
 }
 
-func runCheck(_ options: Options) -> Int32 {
-    let convergence = Convergence(table: MappingTable(options.mappings), sockets: options.sockets,
-                                  timing: options.timing, log: Logger(threshold: .error), dryRun: true)
-    let reactor = Reactor()
-    for i in convergence.instances {
-        i.readOnce = true
-        reactor.add(i)
+/// One socket's `show servers state`, read once.
+private final class CheckRead: HAProxyAnswers {
+    let client: HAProxyClient
+    let table: MappingTable
+    private(set) var view: ServerStates
+    private(set) var done = false
+    private(set) var ok = false
+
+    init(_ socket: SocketSpec, table: MappingTable, timeoutMs: Int) {
+        client = HAProxyClient(socket, timeoutMs: timeoutMs)
+        self.table = table
+        view = ServerStates(table)
     }
-    let priorities = options.supervisor.map { PriorityCheck(url: $0, table: convergence.table, timeoutMs: options.timing.timeoutMs) }
+
+    func serverState(_ line: ServerStateLine) { view.take(line, table) }
+
+    func finished(_ client: HAProxyClient, _ command: HAProxyClient.Command, ok: Bool, now: Int64) {
+        done = true
+        self.ok = ok
+        if ok { view.conclude(table) { _, _ in } }
+    }
+}
+
+func runCheck(_ options: Options) -> Int32 {
+    let table = MappingTable(options.mappings)
+    let reactor = Reactor()
+    let reads = options.sockets.map { CheckRead($0, table: table, timeoutMs: options.timing.timeoutMs) }
+    let now = shim_now_ms()
+    for r in reads {
+        reactor.add(r.client)
+        r.client.showServersState(now: now, for: r)
+    }
+    let priorities = options.supervisor.map { PriorityCheck(url: $0, table: table, timeoutMs: options.timing.timeoutMs) }
     if let priorities {
         reactor.add(priorities.client)
         priorities.start()
     }
-    while convergence.instances.contains(where: { $0.readsDone == 0 }) || priorities?.client.busy == true {
-        guard reactor.turn() else {
-            writeOut(2, "supervisor-haproxy: \(reactor.error.text)\n")
-            return 1
-        }
+    reactor.run(until: { reads.allSatisfy(\.done) && priorities?.client.busy != true })
+    if reactor.failed {
+        writeOut(2, "supervisor-haproxy: \(reactor.error.text)\n")
+        return 1
     }
-    let table = convergence.table
     var problems = 0
     var lines: [String] = priorities?.warnings ?? []
-    for i in convergence.instances {
-        guard !i.lastReadFailed else {
+    for r in reads {
+        let display = r.client.peer.display
+        guard r.ok else {
             problems += 1
-            lines.append("FAIL \(i.peer.display): unreachable: \(i.peer.errorText)")
+            lines.append("FAIL \(display): unreachable: \(r.client.peer.errorText)")
             continue
         }
         for (m, mapping) in table.mappings.enumerated() {
             let t = table.targetOf[m]
             let name = mapping.text
-            switch i.presence[t] {
+            switch r.view.presence[t] {
             case .present:
-                let admin = AdminState(adminBits: i.adminBits[t])
-                lines.append("ok   \(i.peer.display) \(name): \(admin.word), \(opStateWord(i.opState[t]))")
+                lines.append("ok   \(display) \(name): \(r.view.admin(t).word), \(opStateWord(r.view.opState[t]))")
             case .missingBackend:
                 problems += 1
-                lines.append("FAIL \(i.peer.display) \(name): no such backend")
+                lines.append("FAIL \(display) \(name): no such backend")
             default:
                 problems += 1
-                lines.append("FAIL \(i.peer.display) \(name): no such server")
+                lines.append("FAIL \(display) \(name): no such server")
             }
         }
     }
     lines.append(problems == 0
-        ? "check passed: \(table.mappings.count) mapping(s) on \(convergence.instances.count) socket(s)"
+        ? "check passed: \(table.mappings.count) mapping(s) on \(reads.count) socket(s)"
         : "check failed: \(problems) problem(s)")
     writeOut(1, lines.map { $0.escaped }.joined(separator: "\n") + "\n")
     return problems == 0 ? 0 : 1
@@ -87,10 +109,7 @@ final class PriorityCheck {
             guard let group = s.value(0), let name = s.value(1), let prio = s.value(2), let command = s.prefix(3) else { return }
             let priority = prio.first == UInt8(ascii: "-") ? -(prio.slice(1..<prio.count).decimal(limit: 1 << 30) ?? 0) : (prio.decimal(limit: 1 << 30) ?? 0)
             let shown = group.equals(name) ? String(bytes: name) : "\(String(bytes: group)):\(String(bytes: name))"
-            let words = Array(command).split(separator: space).map { Array($0) }
-            if words.contains(where: { $0.count >= 18 && $0.suffix(18).elementsEqual("supervisor-haproxy".utf8) }) && !words.contains(Array("wrap".utf8)) {
-                listeners.append((shown, priority))
-            }
+            if ownCommand(commandWords(Array(command)))?.command == "listen" { listeners.append((shown, priority)) }
             var mapped = false
             table.forEachMatch(process: name, group: group) { _ in mapped = true }
             if mapped { programs.append((shown, priority)) }

@@ -90,7 +90,7 @@ func parseControl(_ action: ControlAction, _ args: [String], environment env: En
             case .flag("--quiet"): o.quiet = true
             case .flag(let f) where action != .restart: return .invalid("\(f) goes with restart")
             case .flag("--rolling"): o.rolling = true
-            case .flag: o.force = true
+            case .flag("--force"): o.force = true
             case .option("--supervisor", let v):
                 guard let url = try supervisorOption(v, env).get() else { return .invalid("--supervisor: 'none' has no use here") }
                 o.supervisors.append(url)
@@ -99,7 +99,8 @@ func parseControl(_ action: ControlAction, _ args: [String], environment env: En
             case .option("--map", let v): o.mappings.append(try Mapping.parse(v).mapError { Problem($0.message) }.get())
             case .option("--timeout", let v): o.timing.timeoutMs = try secondsOption("--timeout", v, allowZero: false).get()
             case .option("--drain-timeout", let v): o.drainTimeoutMs = try secondsOption("--drain-timeout", v, allowZero: true).get()
-            case .option(_, let v): o.upTimeoutMs = try secondsOption("--up-timeout", v, allowZero: false).get()
+            case .option("--up-timeout", let v): o.upTimeoutMs = try secondsOption("--up-timeout", v, allowZero: false).get()
+            case .flag(let name), .option(let name, _): return .invalid(unhandled(name))
             }
         } catch let problem as Problem {
             return .invalid(problem.text)

@@ -6,20 +6,21 @@ import Glibc
 
 public let version = "2.1.0"
 
-/// Runs the program with the arguments after its name; returns the exit status.
-public func runMain(_ arguments: [String]) -> Int32 {
-    shim_setup_signals()
-    let env = Environment(supervisorURL: environment("SUPERVISOR_SERVER_URL"),
-                          username: environment("SUPERVISOR_USERNAME"),
-                          password: environment("SUPERVISOR_PASSWORD"),
-                          groupName: environment("SUPERVISOR_GROUP_NAME"),
-                          processName: environment("SUPERVISOR_PROCESS_NAME"))
+/// Runs the program with the arguments after its name, and ends the process the way the
+/// command ended (an exit status, or death by a signal).
+public func runMain(_ arguments: [String]) -> Never {
+    runCommand(arguments).end()
+}
+
+func runCommand(_ arguments: [String]) -> Exit {
+    StopPolicy.everyStopSignal.withUnsafeBufferPointer { shim_setup_signals($0.baseAddress, Int32($0.count)) }
+    let env = Environment.current()
     switch arguments.first {
     case "wrap":
         return runWrap(Array(arguments.dropFirst()), environment: env)
     case "restart", "stop", "start":
-        return runControl(ControlAction(rawValue: arguments[0])!, Array(arguments.dropFirst()), environment: env,
-                          executable: CommandLine.arguments.first ?? "supervisor-haproxy")
+        return .status(runControl(ControlAction(rawValue: arguments[0])!, Array(arguments.dropFirst()), environment: env,
+                                  executable: CommandLine.arguments.first ?? "supervisor-haproxy"))
     case "check":
         return runListen(parseCommandLine(Array(arguments.dropFirst()), environment: env, check: true))
     case "listen":
@@ -29,20 +30,20 @@ public func runMain(_ arguments: [String]) -> Int32 {
     }
 }
 
-private func runListen(_ parsed: ParsedCommandLine) -> Int32 {
+private func runListen(_ parsed: ParsedCommandLine) -> Exit {
     switch parsed {
     case .help:
         writeOut(1, help + "\n")
-        return 0
+        return .status(0)
     case .version:
         writeOut(1, "supervisor-haproxy \(version)\n")
-        return 0
+        return .status(0)
     case .invalid(let problem):
-        return invalidArguments(problem, usage: usage)
+        return .status(invalidArguments(problem, usage: usage))
     case .run(let options):
         let log = Logger(threshold: options.logLevel)
         for w in options.startupWarnings { log.log(.warning, w) }
-        if options.check { return runCheck(options) }
+        if options.check { return .status(runCheck(options)) }
         return Listener(options: options, log: log).run()
     }
 }
@@ -55,12 +56,9 @@ func invalidArguments(_ problem: String, usage: String, command: String? = nil) 
     return 2
 }
 
-private func environment(_ name: String) -> String? {
-    getenv(name).map { String(cString: $0) }
-}
-
-/// Writes a whole String to a descriptor (help, version, usage errors, check's report).
+/// Writes a whole String to a descriptor (help, version, usage errors, what a command
+/// reports), waiting at most `pipeWriteMs` for a reader.
 func writeOut(_ fd: Int32, _ text: String) {
     var t = text
-    t.withUTF8 { _ = shim_write_all(fd, $0.baseAddress, $0.count, "output", nil, 0) }
+    _ = t.withUTF8 { Descriptor(raw: fd).writeAll($0, deadline: shim_now_ms() + pipeWriteMs, name: "output", error: nil) }
 }

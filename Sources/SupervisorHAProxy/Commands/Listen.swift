@@ -16,6 +16,7 @@ final class Listener {
     let log: Logger
     let convergence: Convergence
     let reactor = Reactor()
+    let policy: StopPolicy
     private(set) var channel: EventChannel!
     private(set) var supervisor: SupervisorClient?
     private var signals: SignalChannel?
@@ -24,21 +25,27 @@ final class Listener {
     /// A sync is under way, and another was asked for meanwhile.
     private var syncing = false
     private var syncAgain = false
-    /// Set by a stop signal: the signal, and until when the last changes may take.
-    private var stopSignal: Int32?
-    private var stopDeadline = Int64.max
-    private var stopDecided = false
+    /// A stop in progress: the signal, and once decided, until when the last changes may take.
+    private var stop: (signal: Int32, deadline: Int64?)?
+    private var stopTimer: Timer!
 
-    init(options: Options, log: Logger, input: Int32 = 0, output: Int32 = 1) {
+    init(options: Options, log: Logger, input: Descriptor = .standardInput, output: Descriptor = .standardOutput) {
         self.options = options
         self.log = log
+        policy = .listener(timeoutMs: options.timing.timeoutMs)
         convergence = Convergence(table: MappingTable(options.mappings), sockets: options.sockets,
                                   timing: options.timing, log: log, dryRun: options.dryRun)
         channel = EventChannel(input: input, output: output, log: log) { [unowned self] reader in
             handleEvent(reader)
         }
+        channel.onEnd = { [unowned self] code in
+            // A stop under way finishes what it decided; otherwise the end of input ends it.
+            if stop == nil { reactor.stop(.status(code)) }
+        }
+        stopTimer = Timer { _ in }
         reactor.add(channel)
-        for i in convergence.instances { reactor.add(i) }
+        reactor.add(stopTimer)
+        for i in convergence.instances { i.members.forEach(reactor.add) }
         if let url = options.supervisor {
             let client = SupervisorClient(url: url, keys: ["name", "group", "statename"], timeoutMs: options.timing.timeoutMs)
             supervisor = client
@@ -46,43 +53,36 @@ final class Listener {
         }
     }
 
-    static let stopSignals: [Int32] = [SIGTERM, SIGINT, SIGQUIT, SIGHUP]
-
     /// Runs until end of input (0), a protocol or I/O error (1), or a stop signal (the
     /// listener then ends by that signal).
-    func run() -> Int32 {
+    func run() -> Exit {
         warnAboutSharedServers()
-        signals = SignalChannel(Listener.stopSignals, error: signalError) { [unowned self] sig in
+        signals = SignalChannel(policy.handled, error: signalError) { [unowned self] sig in
             stopRequested(sig, now: shim_now_ms())
         }
         if let signals { reactor.add(signals) } else { log.log(.warning, "\(signalError.text): a stop signal ends the listener at once") }
         channel.ready()
         syncWithSupervisor(now: shim_now_ms())
-        while channel.exitCode == nil || stopSignal != nil {
-            guard reactor.turn() else {
-                log.log(.error, "\(reactor.error.text); exiting")
-                return 1
-            }
-            if let sig = stopSignal, stopDecided, stopFinished(now: shim_now_ms()) { shim_exit_like(0, sig) }
-        }
-        return channel.exitCode!
+        let exit = reactor.run(until: { [unowned self] in stopFinished() })
+        if reactor.failed { log.log(.error, "\(reactor.error.text); exiting") }
+        return exit ?? policy.exit(stop?.signal ?? SIGTERM)
     }
 
     // MARK: stopping
 
     private func stopRequested(_ sig: Int32, now: Int64) {
-        guard stopSignal == nil else { return }
-        stopSignal = sig
+        guard stop == nil else { return }
+        stop = (sig, nil)
         guard let client = supervisor else {
             log.log(.info, "\(signalName(sig)): exiting; no supervisord to ask, HAProxy is left as it is")
-            return shim_exit_like(0, sig)
+            return reactor.stop(policy.exit(sig))
         }
         syncing = false
         client.call("supervisor.getState", now: now, onStruct: { [unowned self] s in
             guard let state = s.value(2) else { return }
             if state.equals("RUNNING") {
                 log.log(.info, "\(signalName(sig)): supervisord is RUNNING, so only the listener stops; HAProxy is left as it is")
-                shim_exit_like(0, sig)
+                return reactor.stop(policy.exit(sig))
             }
             shutDown(sig, because: "supervisord is \(String(bytes: state))", now: shim_now_ms())
         }, onDone: { [unowned self] failure in
@@ -95,21 +95,21 @@ final class Listener {
         })
     }
 
-    /// Every mapped server to maint on every socket, within --timeout.
+    /// Every mapped server to maint on every socket, within the stop's grace.
     private func shutDown(_ sig: Int32, because reason: String, now: Int64) {
-        guard !stopDecided else { return }
-        stopDecided = true
-        stopDeadline = now + Int64(options.timing.timeoutMs) + 100
+        guard let s = stop, s.deadline == nil, reactor.exit == nil else { return }
+        let deadline = now + policy.graceMs
+        stop = (sig, deadline)
+        stopTimer.fire(at: deadline)
         log.log(.info, "\(signalName(sig)): \(reason): every mapped server to maint before exiting")
         if case .ignore = options.stateTable[.stopped] { return }
         for t in convergence.table.targets.indices { convergence.record(target: t, state: .maint) }
     }
 
-    private func stopFinished(now: Int64) -> Bool {
-        if now >= stopDeadline { return true }
-        return convergence.instances.allSatisfy { i in
-            !i.exchange.inFlight && (i.pendingCount == 0 || i.schedule.failures > 0)
-        }
+    /// A decided stop is finished once every instance has sent what it can, or at its deadline.
+    private func stopFinished() -> Bool {
+        guard let s = stop, let deadline = s.deadline else { return false }
+        return convergence.settled || shim_now_ms() >= deadline
     }
 
     /// Two programs on one server: legal, but the latest event of either sets it.
@@ -218,7 +218,7 @@ final class Listener {
     /// The state of every mapped program from supervisord, applied as it streams in; an
     /// event that arrives meanwhile is newer and wins.
     private func syncWithSupervisor(now: Int64) {
-        guard let client = supervisor, stopSignal == nil else { return }
+        guard let client = supervisor, stop == nil else { return }
         if syncing {
             syncAgain = true
             return

@@ -3,24 +3,25 @@ import Glibc
 
 // `wrap`: stands between supervisord's stop signal and the program, so that HAProxy stops
 // sending it requests and lets the ones in flight finish before the program hears the
-// signal (supervisord sends SIGTERM in the same instant it emits STOPPING: REFERENCE.md).
+// signal (supervisord sends SIGTERM in the same instant it emits STOPPING:
+// docs/protocols.md, "Stopping a program").
 //
-// Scheduling apart from I/O: the reactor runs the sockets, the signalfd and the child's
-// pidfd; `Wrapper.advance` looks at where each stands between turns and decides the next step.
+// Everything runs on the reactor: the sockets' clients, the signalfd, the child's pidfd,
+// supervisord's client; each answer or signal moves the wrapper to its next step.
 
-func runWrap(_ args: [String], environment: Environment) -> Int32 {
+func runWrap(_ args: [String], environment: Environment) -> Exit {
     switch parseWrap(args, environment: environment) {
     case .help:
         writeOut(1, wrapHelp + "\n")
-        return 0
+        return .status(0)
     case .invalid(let problem):
-        return invalidArguments(problem, usage: wrapUsage, command: "wrap")
+        return .status(invalidArguments(problem, usage: wrapUsage, command: "wrap"))
     case .run(let options):
         return Wrapper(options: options, log: Logger(threshold: options.logLevel)).run()
     }
 }
 
-final class Wrapper: Pollable {
+final class Wrapper {
     enum Phase: Equatable {
         /// Started: maint set, waiting for supervisord to report RUNNING.
         case starting
@@ -30,11 +31,9 @@ final class Wrapper: Pollable {
         /// The stop signal was passed on; waiting for the program to exit.
         case stopping
         /// The program exited: maint, then end as it did.
-        case exiting(code: Int32, signal: Int32)
+        case exiting(Exit)
     }
 
-    static let stopSignals: [Int32] = [SIGTERM, SIGINT, SIGQUIT]
-    static let passedSignals: [Int32] = [SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH]
     static let statEveryMs: Int64 = 100
     static let supervisorEveryMs: Int64 = 250
     static let defaultStopWaitMs = 10_000
@@ -42,34 +41,30 @@ final class Wrapper: Pollable {
     let options: WrapOptions
     let log: Logger
     let reactor = Reactor()
-    let sockets: [AdminSocket]
+    let policy: StopPolicy
+    let groups: [ServerGroup]
     private(set) var phase = Phase.starting
     private var child: ChildProcess?
     private var signals: SignalChannel?
     private var supervisor: SupervisorClient?
-    /// The state each socket should reach, and whether it has (or gave up for this phase).
-    private var want: AdminState = .maint
-    private var settled: [Bool]
-    private var nextStatAt: [Int64]
-    private var drainStart: Int64 = 0
-    private var drainDeadline: Int64 = 0
-    private var exitDeadline: Int64 = 0
+    private var drain: Drain?
+    /// Asks supervisord again while the program starts; ends the wait for the last `maint`.
+    private var timer: Timer!
     private var stopWaitMs: Int?
-    private var nextSupervisorAt: Int64 = 0
     private var configAsked = false
     private let error = FixedBuffer(capacity: 512)
 
     init(options: WrapOptions, log: Logger) {
         self.options = options
         self.log = log
-        sockets = options.sockets.map {
-            AdminSocket(peer: Peer(display: $0.text, endpoint: $0.endpoint), targets: options.targets,
-                        timeoutMs: options.timing.timeoutMs)
+        policy = .wrap(timeoutMs: options.timing.timeoutMs)
+        groups = options.sockets.map { ServerGroup(client: HAProxyClient($0, timeoutMs: options.timing.timeoutMs), targets: options.targets) }
+        timer = Timer { [unowned self] now in timerFired(now: now) }
+        for g in groups {
+            reactor.add(g.client)
+            g.onEnd = { [unowned self] g, now in groupEnded(g, now: now) }
         }
-        settled = Array(repeating: false, count: sockets.count)
-        nextStatAt = Array(repeating: 0, count: sockets.count)
-        for s in sockets { reactor.add(s) }
-        reactor.add(self)
+        reactor.add(timer)
         if let url = options.supervisor, options.programName != nil {
             let client = SupervisorClient(url: url, keys: ["group", "name", "stopwaitsecs", "statename"],
                                           timeoutMs: options.timing.timeoutMs)
@@ -80,33 +75,33 @@ final class Wrapper: Pollable {
 
     private var serversText: String { options.targets.map(\.name).joined(separator: ", ") }
 
-    func run() -> Int32 {
+    func run() -> Exit {
         for w in options.startupWarnings { log.log(.warning, w) }
         // Signals become input before the child exists, so none is lost or acted on early.
-        guard let channel = SignalChannel(Wrapper.stopSignals + Wrapper.passedSignals, error: error, onSignal: { [unowned self] in
+        guard let channel = SignalChannel(policy.handled, error: error, onSignal: { [unowned self] in
             received($0, now: shim_now_ms())
         }) else {
             log.log(.error, "\(error.text); not starting \(options.command[0])")
-            return 1
+            return .status(1)
         }
         signals = channel
         reactor.add(channel)
-        if let status = spawn() { return status }
-        setAll(.maint, now: shim_now_ms())
+        if let status = spawn() { return .status(status) }
+        let now = shim_now_ms()
+        setAll(.maint, now: now)
         if supervisor == nil {
-            want = .ready
             log.log(.info, "no supervisord to ask (--supervisor none or no $SUPERVISOR_SERVER_URL): \(serversText) ready at once")
-            setAll(.ready, now: shim_now_ms())
             phase = .running
+            setAll(.ready, now: now)
+        } else {
+            askSupervisor(now: now)
         }
-        while true {
-            guard reactor.turn() else {
-                log.log(.error, "\(reactor.error.text)")
-                child?.send(SIGKILL, group: true)
-                return 1
-            }
-            advance(now: shim_now_ms())
+        let exit = reactor.run() ?? .status(1)
+        if reactor.failed {
+            log.log(.error, "\(reactor.error.text)")
+            child?.send(SIGKILL, group: true)
         }
+        return exit
     }
 
     /// Starts the program; nil when it runs, else the status to exit with.
@@ -136,7 +131,7 @@ final class Wrapper: Pollable {
 
     private func received(_ sig: Int32, now: Int64) {
         guard let child else { return }
-        if !Wrapper.stopSignals.contains(sig) {
+        if !policy.signals.contains(sig) {
             log.log(.info, "\(signalName(sig)): passed on to the program")
             return child.send(sig, group: false)
         }
@@ -144,13 +139,14 @@ final class Wrapper: Pollable {
         case .starting, .running:
             let drainMs = options.drainTimeoutMs ?? (stopWaitMs ?? Wrapper.defaultStopWaitMs) / 2
             phase = .draining(signal: sig)
-            drainStart = now
-            drainDeadline = now + Int64(drainMs)
             log.log(.info, "\(signalName(sig)): draining \(serversText) (at most \(drainMs) ms) before passing it on")
-            setAll(.drain, now: now)
+            let d = Drain(groups, reactor: reactor, pollEveryMs: Wrapper.statEveryMs)
+            d.onFinished = { [unowned self, unowned d] now in drained(d, sig, now: now) }
+            drain = d
+            d.start(deadline: now + Int64(drainMs), now: now)
         case .draining:
             log.log(.warning, "\(signalName(sig)) again: passing it on without waiting for the drain")
-            passOn(sig, now: now)
+            passOn(sig)
         case .stopping:
             child.send(sig, group: true)
         case .exiting:
@@ -158,126 +154,72 @@ final class Wrapper: Pollable {
         }
     }
 
+    private func drained(_ d: Drain, _ sig: Int32, now: Int64) {
+        guard phase == .draining(signal: sig) else { return }
+        if d.timedOut {
+            log.log(.warning, "drain timeout after \(now - d.startedAt) ms with \(d.sessionsLeft) session(s) left; passing \(signalName(sig)) on")
+        } else {
+            log.log(.info, "drained after \(now - d.startedAt) ms; passing \(signalName(sig)) to the program's process group")
+        }
+        passOn(sig)
+    }
+
     private func exited(_ code: Int32, _ sig: Int32, now: Int64) {
         let how = sig > 0 ? "was killed by \(signalName(sig))" : "exited with status \(code)"
         let planned = phase == .stopping
         log.log(planned ? .info : .warning, "program \(how)\(planned ? "" : " by itself"); \(serversText) to maint")
-        phase = .exiting(code: code, signal: sig)
-        exitDeadline = now + Int64(options.timing.timeoutMs) + 100
+        phase = .exiting(sig > 0 ? .signal(sig) : .status(code))
         setAll(.maint, now: now)
+        timer.fire(at: now + policy.graceMs)
+        endIfSettled()
     }
 
-    private func passOn(_ sig: Int32, now: Int64) {
+    private func passOn(_ sig: Int32) {
         phase = .stopping
         child?.send(sig, group: true)
     }
 
-    // MARK: scheduling
+    // MARK: HAProxy
 
-    /// Sets `state` on every socket (an exchange in flight is abandoned: the newer state wins).
-    /// Sets `state` on every socket. A `set` in flight is never abandoned: HAProxy does not
-    /// order commands from two connections, so the newer state follows once it has ended. A
-    /// read in flight changes nothing and is abandoned.
+    /// Sets `state` on every socket (a `set` in flight is never abandoned: ServerGroup).
     private func setAll(_ state: AdminState, now: Int64) {
-        want = state
-        for (k, s) in sockets.enumerated() {
-            settled[k] = false
-            if s.step == .readingStat { s.abandon() }
-            if !s.busy { s.set(state, now: now) }
-        }
+        for g in groups { g.set(state, now: now) }
     }
 
-    /// After a `set` ended: settled when HAProxy took the wanted state, or when that failed
-    /// (logged; a stop is never held up, and the listener's resync repairs what a wrap could
-    /// not); another state ended, the wanted one is sent now.
-    private func noteSetOutcome(_ k: Int, now: Int64) {
-        let s = sockets[k]
-        guard !s.busy, !settled[k] else { return }
-        guard case .setting(let state) = s.lastStep, state == want else { return s.set(want, now: now) }
-        settled[k] = true
-        if s.result == .ok {
-            log.log(.debug, "\(s.peer.display): \(serversText) \(state.word)")
+    /// After a `set` settled: said when it failed (a stop is never held up, and the
+    /// listener's resync repairs what a wrap could not).
+    private func groupEnded(_ g: ServerGroup, now: Int64) {
+        guard g.lastStep != .readingStat, g.settled, let state = g.wanted else { return }
+        if g.outcome == .ok {
+            log.log(.debug, "\(g.peer.display): \(serversText) \(state.word)")
         } else {
-            log.log(.error, "\(s.peer.errorText); \(serversText) not set to \(state.word) there")
+            log.log(.error, "\(g.peer.errorText); \(serversText) not set to \(state.word) there")
         }
+        endIfSettled()
     }
 
-    func advance(now: Int64) {
-        for k in sockets.indices { noteSetOutcome(k, now: now) }
+    /// Once the program has exited: ends as it did when every socket has its maint (or the
+    /// grace is over).
+    private func endIfSettled() {
+        guard case .exiting(let exit) = phase, groups.allSatisfy(\.settled) else { return }
+        reactor.stop(exit)
+    }
+
+    private func timerFired(now: Int64) {
         switch phase {
-        case .starting:
-            askSupervisor(now: now)
-        case .running:
-            break
-        case .draining(let sig):
-            advanceDrain(sig, now: now)
-        case .stopping:
-            break
-        case .exiting(let code, let sig):
-            if settled.allSatisfy({ $0 }) || now >= exitDeadline {
-                shim_exit_like(code, sig)
-            }
+        case .starting: askSupervisor(now: now)
+        case .exiting(let exit): reactor.stop(exit)
+        default: break
         }
     }
 
-    private func advanceDrain(_ sig: Int32, now: Int64) {
-        var left = 0
-        var waiting = false
-        for (k, s) in sockets.enumerated() where settled[k] {
-            guard s.result != .failed || s.lastStep == .readingStat else { continue }
-            if s.busy { waiting = true; continue }
-            if s.lastStep == .readingStat && s.result == .ok {
-                if s.sessions == 0 { continue }
-                left += s.sessions
-            } else if s.lastStep == .readingStat {
-                // show stat failed: that socket is not waited on.
-                continue
-            }
-            waiting = true
-            if now >= nextStatAt[k] {
-                nextStatAt[k] = now + Wrapper.statEveryMs
-                s.readStat(now: now)
-            }
-        }
-        let setting = settled.contains(false)
-        if setting || waiting, now < drainDeadline { return }
-        if now >= drainDeadline && (setting || left > 0 || waiting) {
-            log.log(.warning, "drain timeout after \(now - drainStart) ms with \(left) session(s) left; passing \(signalName(sig)) on")
-        } else {
-            log.log(.info, "drained after \(now - drainStart) ms; passing \(signalName(sig)) to the program's process group")
-        }
-        passOn(sig, now: now)
-    }
-
-    // MARK: reactor member: its own timers (no descriptor)
-
-    var pollFD: Int32 { -1 }
-    var pollEvents: Int16 { 0 }
-
-    var wakeAt: Int64 {
-        switch phase {
-        case .starting:
-            return supervisor?.busy == false ? nextSupervisorAt : Int64.max
-        case .draining:
-            var at = drainDeadline
-            for (k, s) in sockets.enumerated() where settled[k] && !s.busy && s.result == .ok
-                && !(s.lastStep == .readingStat && s.sessions == 0) {
-                at = min(at, nextStatAt[k])
-            }
-            return at
-        case .exiting:
-            return settled.allSatisfy({ $0 }) ? 0 : exitDeadline
-        case .running, .stopping:
-            return Int64.max
-        }
-    }
-
-    func turn(revents: Int16, now: Int64) { advance(now: now) }
-
-    /// Asks supervisord for stopwaitsecs once, then for the program's state until RUNNING.
+    /// Asks supervisord for stopwaitsecs once, then for the program's state until RUNNING,
+    /// every `supervisorEveryMs`.
     private func askSupervisor(now: Int64) {
-        guard let client = supervisor, let name = options.programName, !client.busy, now >= nextSupervisorAt else { return }
-        nextSupervisorAt = now + Wrapper.supervisorEveryMs
+        guard let client = supervisor, let name = options.programName, phase == .starting, !client.busy else { return }
+        let again = { [unowned self] in
+            if phase == .starting { timer.fire(at: shim_now_ms() + Wrapper.supervisorEveryMs) }
+        }
         if !configAsked {
             configAsked = true
             let parts = name.bytes.split(separator: colon, maxSplits: 1).map(Array.init)
@@ -289,6 +231,7 @@ final class Wrapper: Pollable {
             }, onDone: { [unowned self] failure in
                 if let failure { log.log(.warning, "supervisord's stopwaitsecs unknown (\(failure)); assuming 10 s") }
                 else if let w = stopWaitMs { log.log(.debug, "stopwaitsecs \(w / 1000) s") }
+                again()
             })
             return
         }
@@ -300,10 +243,12 @@ final class Wrapper: Pollable {
                 setAll(.ready, now: shim_now_ms())
             }
         }, onDone: { [unowned self] failure in
-            guard let failure, phase == .starting else { return }
-            log.log(.warning, "cannot ask supervisord whether \(name) is RUNNING (\(failure)); \(serversText) ready now")
-            phase = .running
-            setAll(.ready, now: shim_now_ms())
+            if let failure, phase == .starting {
+                log.log(.warning, "cannot ask supervisord whether \(name) is RUNNING (\(failure)); \(serversText) ready now")
+                phase = .running
+                setAll(.ready, now: shim_now_ms())
+            }
+            again()
         })
     }
 }

@@ -59,27 +59,12 @@ enum ParsedWrap: Equatable {
     case invalid(String)
 }
 
-/// Milliseconds from seconds that may have a fraction ("2", "0.5"), at most a day; nil if
-/// not such a number.
-func parseSeconds(_ value: String, allowZero: Bool) -> Int? {
-    let b = value.bytes
-    let dot = b.firstIndex(of: UInt8(ascii: ".")) ?? b.count
-    let whole = Array(b[..<dot]), fraction = dot < b.count ? Array(b[(dot + 1)...]) : []
-    guard whole.isDigits || (whole.isEmpty && fraction.isDigits), fraction.isEmpty || fraction.isDigits,
-          whole.count <= 6, dot == b.count || !fraction.isEmpty else { return nil }
-    var ms = whole.reduce(0) { $0 * 10 + Int($1 - 0x30) } * 1000
-    for (k, d) in fraction.prefix(3).enumerated() { ms += Int(d - 0x30) * [100, 10, 1][k] }
-    guard ms <= 86_400_000, allowZero || ms > 0 else { return nil }
-    return ms
-}
-
 func parseWrap(_ args: [String], environment env: Environment = Environment()) -> ParsedWrap {
     var o = WrapOptions()
-    if let text = env.supervisorURL {
-        switch SupervisorURL.parse(text, username: env.username, password: env.password) {
-        case .success(let url): o.supervisor = url
-        case .failure(let e): o.startupWarnings.append("$SUPERVISOR_SERVER_URL: \(e.urlMessage); servers go ready at once")
-        }
+    switch SupervisorURL.fromEnvironment(env) {
+    case .success(let url): o.supervisor = url
+    case .failure(let e): o.startupWarnings.append("$SUPERVISOR_SERVER_URL: \(e.urlMessage); servers go ready at once")
+    case nil: break
     }
     if let p = env.processName, !p.isEmpty {
         o.programName = (env.groupName.map { $0.isEmpty ? "" : $0 + ":" } ?? "") + p
@@ -98,11 +83,12 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
             case .positional(let p): positional.append(p)
             case .flag("--help"): return .help
             case .flag("--quiet"): o.logLevel = .error
-            case .flag: o.logLevel = .debug
+            case .flag("--verbose"): o.logLevel = .debug
             case .option("--socket", let v): o.sockets.append(try socketSpec(v).get())
             case .option("--timeout", let v): o.timing.timeoutMs = try secondsOption("--timeout", v, allowZero: false).get()
             case .option("--drain-timeout", let v): o.drainTimeoutMs = try secondsOption("--drain-timeout", v, allowZero: true).get()
-            case .option(_, let v): o.supervisor = try supervisorOption(v, env).get()
+            case .option("--supervisor", let v): o.supervisor = try supervisorOption(v, env).get()
+            case .flag(let name), .option(let name, _): return .invalid(unhandled(name))
             }
         } catch let problem as Problem {
             return .invalid(problem.text)

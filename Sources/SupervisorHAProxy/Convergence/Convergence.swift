@@ -22,7 +22,7 @@ final class Convergence {
         self.dryRun = dryRun
         desired = Array(repeating: nil, count: table.targets.count)
         eventDuringSync = Array(repeating: false, count: table.targets.count)
-        instances = sockets.map { HAProxyInstance(peer: Peer(display: $0.text, endpoint: $0.endpoint), convergence: self) }
+        instances = sockets.map { HAProxyInstance($0, convergence: self) }
     }
 
     /// Records that `target` should be in `state` on every instance.
@@ -31,6 +31,9 @@ final class Convergence {
         eventDuringSync[target] = true
         for i in instances { i.markPending(target) }
     }
+
+    /// Whether every instance has nothing left it can send now.
+    var settled: Bool { instances.allSatisfy(\.settled) }
 
     /// A sync with supervisord begins: events from now on win over what it reports.
     func syncStarted() {

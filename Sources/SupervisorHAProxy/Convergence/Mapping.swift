@@ -1,55 +1,6 @@
 // Which supervisord program is which HAProxy server: `PROGRAM:BACKEND/SERVER` as given on
 // the command line, and the table that finds them in constant time.
 
-/// One HAProxy server, named once however many programs map to it.
-struct Target: Equatable {
-    var backend: [UInt8]
-    var server: [UInt8]
-
-    var name: String { "\(backend.string)/\(server.string)" }
-
-    /// HAProxy's own rule for proxy and server names: letters, digits, `-`, `_`, `.`, `:`.
-    /// Anything else could be read by HAProxy's CLI as something else (`\` is its escape,
-    /// `;` ends a command, a space ends a word), so only such names reach a command.
-    static func invalidByte(in name: [UInt8]) -> UInt8? {
-        name.first { b in
-            !((b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a)
-                || b == UInt8(ascii: "-") || b == UInt8(ascii: "_") || b == UInt8(ascii: ".") || b == colon)
-        }
-    }
-
-    /// `BACKEND/SERVER` (as `wrap` takes them): SERVER is what follows the last `/`.
-    static func parse(_ text: String) -> Result<Target, MappingError> {
-        let bytes = text.bytes
-        guard let s = bytes.lastIndex(of: slash) else {
-            return .failure(MappingError(text: text, reason: "no '/' between BACKEND and SERVER", expected: "BACKEND/SERVER"))
-        }
-        return validated(Array(bytes[..<s]), Array(bytes[(s + 1)...]), text: text, expected: "BACKEND/SERVER")
-    }
-
-    static func validated(_ backend: [UInt8], _ server: [UInt8], text: String, expected: String) -> Result<Target, MappingError> {
-        for (part, what) in [(backend, "BACKEND"), (server, "SERVER")] {
-            if part.isEmpty { return .failure(MappingError(text: text, reason: "\(what) is empty", expected: expected)) }
-            if part.count > 255 {
-                return .failure(MappingError(text: text, reason: "\(what) longer than 255 bytes", expected: expected))
-            }
-            if let b = invalidByte(in: part) {
-                return .failure(MappingError(text: text, reason: "\(what) contains \(describe(byte: b)); HAProxy names hold only letters, digits, '-', '_', '.' and ':'", expected: expected))
-            }
-        }
-        return .success(Target(backend: backend, server: server))
-    }
-}
-
-/// A byte as an error message shows it: `'\'`, `a space`, `byte 0x1b`.
-func describe(byte b: UInt8) -> String {
-    if b == space { return "a space" }
-    if b == UInt8(ascii: "\\") { return "a backslash" }
-    if b > 0x20 && b < 0x7f { return "'\(String(UnicodeScalar(b)))'" }
-    let hex: [Character] = Array("0123456789abcdef")
-    return "byte 0x\(hex[Int(b >> 4)])\(hex[Int(b & 0xf)])"
-}
-
 /// `PROGRAM:BACKEND/SERVER` as given on the command line.
 struct Mapping: Equatable {
     /// The program as written, for log lines.
@@ -102,13 +53,6 @@ struct Mapping: Equatable {
     }
 }
 
-struct MappingError: Error, Equatable {
-    var text: String
-    var reason: String
-    var expected = "PROGRAM:BACKEND/SERVER"
-
-    var message: String { "invalid mapping '\(text)': \(reason) (expected \(expected))" }
-}
 
 /// The mappings with their servers numbered (`targetOf[m]` is mapping m's server in
 /// `targets`) and indexed, so that an event, a line of `show servers state` or a process of

@@ -1,45 +1,5 @@
 // What each process state means for a program's HAProxy servers.
 
-/// A server's administrative state in HAProxy, as `set server ... state` sets it.
-enum AdminState: UInt8, CaseIterable {
-    case ready, drain, maint
-
-    /// The word HAProxy's CLI takes.
-    var word: StaticString {
-        switch self {
-        case .ready: "ready"
-        case .drain: "drain"
-        case .maint: "maint"
-        }
-    }
-
-    /// The word in the original tool's log line.
-    var logWord: StaticString {
-        switch self {
-        case .ready: "READY"
-        case .drain: "DRAIN"
-        case .maint: "MAINT"
-        }
-    }
-
-    init?(word: [UInt8]) {
-        guard let s = AdminState.allCases.first(where: { word.equals($0.word) }) else { return nil }
-        self = s
-    }
-
-    /// The state HAProxy reports in `show servers state`'s srv_admin_state field: only the
-    /// forced bits count, as those are the ones `set server` sets (REFERENCE.md).
-    init(adminBits: Int) {
-        if adminBits & 0x01 != 0 {
-            self = .maint
-        } else if adminBits & 0x08 != 0 {
-            self = .drain
-        } else {
-            self = .ready
-        }
-    }
-}
-
 enum Action: Equatable {
     case set(AdminState)
     case ignore

@@ -1,7 +1,7 @@
 // HAProxy's side of the runtime API: the commands this program sends and the answers it
-// reads (REFERENCE.md). Checked against HAProxy 2.6: every command's answer ends with an
-// empty line, so a `set server` that worked answers exactly "\n" and "No such server.\n\n" is
-// a refusal; several commands joined with ';' get their answers in order, each so ended.
+// reads (docs/protocols.md, "The runtime API"): every command's answer ends with an empty
+// line, so a `set server` that worked answers exactly "\n" and "No such server.\n\n" is a
+// refusal; several commands joined with ';' get their answers in order, each so ended.
 // Every answer is read as it streams in, line by line in a fixed buffer.
 
 /// `set server BACKEND/SERVER state WORD`, without separator or newline. The names were
@@ -15,10 +15,8 @@ func appendSetServer(_ b: FixedBuffer, _ target: Target, _ state: AdminState) {
     b.append(state.word)
 }
 
-let showServersState: StaticString = "show servers state\n"
-/// Every server of every backend: type 4 is servers, -1 all of them.
-let showStatServers: StaticString = "show stat -1 4 -1\n"
-let showInfo: StaticString = "show info\n"
+let showServersStateLine: StaticString = "show servers state\n"
+let showInfoLine: StaticString = "show info\n"
 
 /// The next command's answer in `all` from `pos`, without its terminating empty line;
 /// empty means success. Nil when the answer is incomplete: the peer closed too early.
@@ -86,21 +84,25 @@ struct LineSplitter {
 
 /// A line of an answer that its reader recognizes and parses.
 protocol AnswerLine {
+    /// What the answer's first line says of the lines that follow (where each field is).
+    associatedtype Columns
+    /// The columns, from the answer's first line; nil when it is not this answer.
+    static func columns(firstLine: ByteView) -> Columns?
     /// nil for a line that is not one (a header, a short or odd line: skipped).
-    init?(_ line: ByteView)
-    /// Whether the answer's first line is this answer's.
-    static func recognizes(firstLine: ByteView) -> Bool
+    init?(_ line: ByteView, _ columns: Columns)
 }
 
 /// Reads an answer made of lines as it streams in: the first line tells whether it is the
-/// answer asked for, each later line that parses is handed over.
+/// answer asked for (and where its fields are), each later line that parses is handed over.
 struct AnswerReader<Line: AnswerLine> {
     private var lines = LineSplitter()
+    private var columns: Line.Columns?
     /// False when the first line is not this answer's.
     private(set) var recognized = true
 
     mutating func reset() {
         lines.reset()
+        columns = nil
         recognized = true
     }
 
@@ -108,14 +110,15 @@ struct AnswerReader<Line: AnswerLine> {
     var firstLine: ByteView { lines.firstLine.bytes }
 
     mutating func feed(_ chunk: ByteView, _ each: (Line) -> Void) {
-        var recognized = self.recognized
+        var columns = self.columns
         lines.feed(chunk) { line, number, truncated in
             if number == 0 {
-                recognized = Line.recognizes(firstLine: line)
-            } else if recognized && !truncated, let l = Line(line) {
+                columns = Line.columns(firstLine: line)
+            } else if !truncated, let c = columns, let l = Line(line, c) {
                 each(l)
             }
         }
-        self.recognized = recognized
+        self.columns = columns
+        if lines.lineNumber > 0 { recognized = columns != nil }
     }
 }

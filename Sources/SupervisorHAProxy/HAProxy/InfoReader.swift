@@ -1,5 +1,6 @@
 /// Reads a `show info` answer as it streams in, for the two lines that change when a worker
-/// is replaced by a reload or a restart (REFERENCE.md): `Pid:` and `Start_time_sec:`.
+/// is replaced by a reload or a restart (docs/protocols.md, "show info"): `Pid:` and
+/// `Start_time_sec:`.
 struct InfoReader {
     private var lines = LineSplitter()
     private(set) var pid: Int?

@@ -1,5 +1,6 @@
-/// One server line of `show stat`'s CSV (0-based fields, REFERENCE.md): 0 pxname,
-/// 1 svname, 2 qcur, 4 scur, 17 status.
+/// One server line of `show stat`'s CSV, its fields found by the names of the header line
+/// (docs/protocols.md, "show stat"): HAProxy adds and moves fields between versions (those
+/// from 100 on moved between 2.6 and 2.8), so no position is assumed.
 struct StatLine {
     var backend: ByteView
     var server: ByteView
@@ -8,14 +9,19 @@ struct StatLine {
     /// `UP`, `DOWN`, `MAINT`, `DRAIN`, `no check`, with ` 1/3` while a check is turning.
     var status: ByteView
 
-    init?(_ line: ByteView) {
+    /// Where the fields this program reads stand, from the header `# pxname,svname,...`.
+    struct Columns {
+        var pxname = -1, svname = -1, qcur = -1, scur = -1, status = -1
+    }
+
+    init?(_ line: ByteView, _ c: Columns) {
         let comma = UInt8(ascii: ",")
         guard line.first != UInt8(ascii: "#"),
-              let backend = line.field(0, separator: comma), backend.count > 0,
-              let server = line.field(1, separator: comma), server.count > 0,
-              let queued = line.field(2, separator: comma)?.decimal(limit: Int(Int32.max)),
-              let sessions = line.field(4, separator: comma)?.decimal(limit: Int(Int32.max)),
-              let status = line.field(17, separator: comma)
+              let backend = line.field(c.pxname, separator: comma), backend.count > 0,
+              let server = line.field(c.svname, separator: comma), server.count > 0,
+              let queued = line.field(c.qcur, separator: comma)?.decimal(limit: Int(Int32.max)),
+              let sessions = line.field(c.scur, separator: comma)?.decimal(limit: Int(Int32.max)),
+              let status = line.field(c.status, separator: comma)
         else { return nil }
         self.backend = backend
         self.server = server
@@ -32,10 +38,26 @@ struct StatLine {
 }
 
 extension StatLine: AnswerLine {
-    /// The first line is the CSV header.
-    static func recognizes(firstLine: ByteView) -> Bool { firstLine.hasPrefix("# pxname,svname,") }
+    /// The header names every field; all five must be there.
+    static func columns(firstLine: ByteView) -> Columns? {
+        guard firstLine.hasPrefix("# ") else { return nil }
+        let header = firstLine.slice(2..<firstLine.count)
+        var c = Columns()
+        var index = 0, start = 0
+        for i in 0...header.count where i == header.count || header[i] == UInt8(ascii: ",") {
+            let name = header.slice(start..<i)
+            if name.equals("pxname") { c.pxname = index }
+            else if name.equals("svname") { c.svname = index }
+            else if name.equals("qcur") { c.qcur = index }
+            else if name.equals("scur") { c.scur = index }
+            else if name.equals("status") { c.status = index }
+            index += 1
+            start = i + 1
+        }
+        return c.pxname >= 0 && c.svname >= 0 && c.qcur >= 0 && c.scur >= 0 && c.status >= 0 ? c : nil
+    }
 }
 
 /// Reads a `show stat` answer as it streams in (several, one per backend asked for, in one
-/// answer: each header line is skipped).
+/// answer: each later header line is skipped).
 typealias StatReader = AnswerReader<StatLine>

@@ -79,7 +79,7 @@ final class Exchange {
 
     let peer: Peer
     private(set) var phase = Phase.idle
-    private(set) var fd: Int32 = -1
+    private(set) var fd = Descriptor.none
     private(set) var deadline = Int64.max
     private var retryAt = Int64.max
     private var addressIndex = 0
@@ -93,11 +93,11 @@ final class Exchange {
         chunk = FixedBuffer(capacity: chunkSize)
     }
 
-    deinit { shim_close(fd) }
+    deinit { fd.close() }
 
     var inFlight: Bool { phase != .idle }
 
-    var pollFD: Int32 { phase == .backlogFull ? -1 : fd }
+    var pollFD: Int32 { phase == .backlogFull ? -1 : fd.raw }
 
     var pollEvents: Int16 {
         switch phase {
@@ -130,8 +130,8 @@ final class Exchange {
 
     /// Ends an exchange in flight without a result.
     func cancel() {
-        shim_close(fd)
-        fd = -1
+        fd.close()
+        fd = .none
         phase = .idle
     }
 
@@ -145,7 +145,7 @@ final class Exchange {
             return now >= retryAt ? connectAddress(now: now) : .inProgress
         case .connecting:
             if revents == 0 { return now >= deadline ? fail(timedOut: "connect") : .inProgress }
-            let rc = peer.error.withCString { e, n in shim_connect_finish(fd, peer.cName, e, n) }
+            let rc = peer.error.withCString { e, n in shim_connect_finish(fd.raw, peer.cName, e, n) }
             if rc != 0 { return nextAddress(now: now) }
             phase = .sending
             return send(now: now)
@@ -153,16 +153,20 @@ final class Exchange {
             return send(now: now)
         case .receiving:
             if revents != 0 {
-                let n = peer.error.withCString { e, len in shim_read(fd, chunk.base, chunk.capacity, peer.cName, e, len) }
-                if n == 0 { return finish() }
-                if n == -1 { return fail() }
-                if n > 0 {
+                switch fd.read(into: chunk.base, capacity: chunk.capacity, name: peer.cName, error: peer.error) {
+                case .closed:
+                    return finish()
+                case .failed:
+                    return fail()
+                case .processed(let n):
                     received += n
                     consume(ByteView(start: chunk.base, count: n))
                     if received > Exchange.maxAnswer {
                         peer.fail("answer longer than 64 MiB: not an answer to this program's command")
                         return fail()
                     }
+                case .wouldBlock:
+                    break
                 }
             }
             if now >= deadline {
@@ -180,15 +184,15 @@ final class Exchange {
             shim_connect_start(peer.address(addressIndex), &newFD, peer.cName, e, n)
         }
         switch rc {
-        case 0:
-            fd = newFD
+        case Int32(SHIM_CONNECTED):
+            fd = Descriptor(raw: newFD)
             phase = .sending
             return send(now: now)
-        case 1:
-            fd = newFD
+        case Int32(SHIM_IN_PROGRESS):
+            fd = Descriptor(raw: newFD)
             phase = .connecting
             return .inProgress
-        case 2:
+        case Int32(SHIM_BACKLOG_FULL):
             phase = .backlogFull
             retryAt = now + Exchange.backlogRetryMs
             return .inProgress
@@ -200,8 +204,8 @@ final class Exchange {
     /// The current address failed (its error is in `peer.error`): the next one, within the
     /// same deadline, or the failure.
     private func nextAddress(now: Int64) -> Outcome {
-        shim_close(fd)
-        fd = -1
+        fd.close()
+        fd = .none
         addressIndex += 1
         if addressIndex < peer.addressCount && now < deadline { return connectAddress(now: now) }
         return fail()
@@ -209,12 +213,11 @@ final class Exchange {
 
     private func send(now: Int64) -> Outcome {
         while sent < request.count {
-            let n = peer.error.withCString { e, len in
-                shim_send(fd, request.baseAddress! + sent, request.count - sent, peer.cName, e, len)
+            switch fd.send(request.slice(sent..<request.count), name: peer.cName, error: peer.error) {
+            case .processed(let n): sent += n
+            case .wouldBlock, .closed: return now >= deadline ? fail(timedOut: "write") : .inProgress
+            case .failed: return fail()
             }
-            if n < 0 { return fail() }
-            if n == 0 { return now >= deadline ? fail(timedOut: "write") : .inProgress }
-            sent += n
         }
         phase = .receiving
         return now >= deadline ? fail(timedOut: "read") : .inProgress

@@ -1,11 +1,12 @@
 import CSocketShim
 
-// The one loop. Every descriptor (supervisord's stdin, each exchange with each HAProxy and
-// with supervisord, a signalfd, a child's pidfd) belongs to a member that says what to poll
-// and when it next wants a turn; the reactor sleeps in one `poll` until a descriptor is
-// ready or the earliest of those times comes, then gives each such member its turn. No member
-// ever blocks, so no peer can hold up another: an event is acknowledged as soon as it is read.
-// A turn allocates nothing; the pollfd array is sized when members are added.
+// The one loop (redis's ae.c): every descriptor (supervisord's stdin, each exchange with
+// each HAProxy and with supervisord, a signalfd, a child's pidfd) belongs to a member that
+// says what to poll and when it next wants a turn; the reactor sleeps in one `poll` until a
+// descriptor is ready or the earliest of those times comes, then gives each such member its
+// turn. Members are added and removed as they come and go; one asks the loop to end with
+// `stop`, and `run` returns what it asked for. No member ever blocks, so no peer can hold up
+// another. A turn allocates nothing: the pollfd array grows only when members are added.
 
 /// A member of the reactor.
 protocol Pollable: AnyObject {
@@ -20,12 +21,34 @@ protocol Pollable: AnyObject {
     func turn(revents: Int16, now: Int64)
 }
 
+/// How the program ends: an exit status, or death by a signal (the way a wrapped child died,
+/// or the stop signal the listener was sent, so that supervisord sees what happened).
+enum Exit: Equatable {
+    case status(Int32)
+    case signal(Int32)
+
+    /// Ends the process so.
+    func end() -> Never {
+        switch self {
+        case .status(let code): shim_exit_like(code, 0)
+        case .signal(let sig): shim_exit_like(0, sig)
+        }
+        fatalError("shim_exit_like returned")
+    }
+}
+
 final class Reactor {
     private var members: [Pollable] = []
+    private var leaving: [Bool] = []
+    private var anyLeaving = false
+    private var turning = false
     private var fds: UnsafeMutablePointer<shim_pollfd>
     private var owners: UnsafeMutablePointer<Int>
     private var capacity = 0
-    /// Why the last `turn()` failed.
+    /// Set by `stop`: the loop ends after the current turn.
+    private(set) var exit: Exit?
+    /// Set when the loop ended itself because poll failed; the words in `error`.
+    private(set) var failed = false
     let error = FixedBuffer(capacity: 256)
 
     init() {
@@ -38,9 +61,13 @@ final class Reactor {
         owners.deallocate()
     }
 
-    /// Adds a member (at set-up; the only place memory is allocated).
+    /// How many members it polls: constant while a command runs (a test holds it to that).
+    var memberCount: Int { members.count }
+
+    /// Adds a member (the only place memory may be allocated).
     func add(_ member: Pollable) {
         members.append(member)
+        leaving.append(false)
         if members.count > capacity {
             capacity = members.count * 2
             fds.deallocate()
@@ -50,11 +77,39 @@ final class Reactor {
         }
     }
 
-    /// One turn of the loop: polls until a descriptor is ready or the earliest wake time,
-    /// then turns every member that is ready or due. False when poll itself failed.
-    func turn() -> Bool {
+    /// Removes a member; during a turn it is skipped at once and dropped after the turn.
+    func remove(_ member: Pollable) {
+        guard let i = members.firstIndex(where: { $0 === member }) else { return }
+        leaving[i] = true
+        anyLeaving = true
+        if !turning { compact() }
+    }
+
+    /// Ends the loop after the current turn: `run` returns `exit`.
+    func stop(_ exit: Exit) {
+        if self.exit == nil { self.exit = exit }
+    }
+
+    /// Turns until a member calls `stop` (its exit), `done()` holds or the deadline passes
+    /// (nil). A poll that fails stops the loop with status 1, its words in `error`.
+    @discardableResult
+    func run(until done: () -> Bool = { false }, deadline: Int64 = Int64.max) -> Exit? {
+        while exit == nil && !done() {
+            if deadline != Int64.max && shim_now_ms() >= deadline { return nil }
+            if !turn(deadline: deadline) {
+                failed = true
+                stop(.status(1))
+            }
+        }
+        return exit
+    }
+
+    /// One turn: polls until a descriptor is ready or the earliest wake time, then turns
+    /// every member that is ready or due. False when poll itself failed.
+    private func turn(deadline: Int64) -> Bool {
+        compact()
         var n = 0
-        var wake = Int64.max
+        var wake = deadline
         for (i, m) in members.enumerated() {
             wake = min(wake, m.wakeAt)
             let fd = m.pollFD
@@ -68,16 +123,35 @@ final class Reactor {
         }
         if ready < 0 { return false }
         let now = shim_now_ms()
+        turning = true
+        defer {
+            turning = false
+            compact()
+        }
         var k = 0
-        for i in members.indices {
+        for i in 0..<members.count {
             var revents: Int16 = 0
             if k < n && owners[k] == i {
                 revents = fds[k].revents
                 k += 1
             }
+            guard !leaving[i] else { continue }
             let m = members[i]
             if revents != 0 || m.wakeAt <= now { m.turn(revents: revents, now: now) }
         }
         return true
+    }
+
+    private func compact() {
+        guard anyLeaving else { return }
+        anyLeaving = false
+        var j = 0
+        for i in 0..<members.count where !leaving[i] {
+            members.swapAt(i, j)
+            j += 1
+        }
+        members.removeLast(members.count - j)
+        leaving.removeAll(keepingCapacity: true)
+        leaving.append(contentsOf: repeatElement(false, count: j))
     }
 }

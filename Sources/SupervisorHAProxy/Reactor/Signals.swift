@@ -1,9 +1,10 @@
 import CSocketShim
+import Glibc
 
 /// Signals as a descriptor (signalfd): blocked for the process and read by the reactor like
 /// any input, so a signal is handled between two turns, never in the middle of one.
 final class SignalChannel: Pollable {
-    private let fd: Int32
+    private let fd: Descriptor
     private let onSignal: (Int32) -> Void
     let error = FixedBuffer(capacity: 256)
 
@@ -13,23 +14,64 @@ final class SignalChannel: Pollable {
             error.withCString { e, n in shim_signalfd(s.baseAddress, Int32(s.count), e, n) }
         }
         guard fd >= 0 else { return nil }
-        self.fd = fd
+        self.fd = Descriptor(raw: fd)
         self.onSignal = onSignal
     }
 
-    deinit { shim_close(fd) }
+    deinit { fd.close() }
 
-    var pollFD: Int32 { fd }
+    var pollFD: Int32 { fd.raw }
     var pollEvents: Int16 { Int16(SHIM_POLLIN) }
     var wakeAt: Int64 { Int64.max }
 
     func turn(revents: Int16, now: Int64) {
         while true {
-            let sig = error.withCString { e, n in shim_signalfd_next(fd, e, n) }
+            let sig = error.withCString { e, n in shim_signalfd_next(fd.raw, e, n) }
             if sig <= 0 { return }
             onSignal(sig)
         }
     }
+}
+
+/// How a command takes signals: which ask it to stop, which it passes on to its child, how
+/// long the last exchanges may take once a stop is decided, and how it ends. One value per
+/// command, here, so the lists cannot drift apart.
+struct StopPolicy {
+    /// The signals that ask for a stop.
+    let signals: [Int32]
+    /// Passed on at once to a child (`wrap`).
+    let passedOn: [Int32]
+    /// Once a stop is decided: how long the last exchanges may take before the program ends
+    /// all the same.
+    let graceMs: Int64
+    /// True: the program ends by the stop signal itself (supervisord then sees it was
+    /// stopped); false: by an exit status.
+    let endsBySignal: Bool
+
+    /// Every signal some command takes as a stop: reset to its default and unblocked at start,
+    /// whatever the parent handed down.
+    static let everyStopSignal: [Int32] = [SIGTERM, SIGINT, SIGQUIT, SIGHUP]
+
+    /// One exchange's timeout, and the turn that notices it ended.
+    static func grace(timeoutMs: Int) -> Int64 { Int64(timeoutMs) + 100 }
+
+    static func listener(timeoutMs: Int) -> StopPolicy {
+        StopPolicy(signals: everyStopSignal, passedOn: [], graceMs: grace(timeoutMs: timeoutMs), endsBySignal: true)
+    }
+
+    static func wrap(timeoutMs: Int) -> StopPolicy {
+        StopPolicy(signals: [SIGTERM, SIGINT, SIGQUIT], passedOn: [SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH],
+                   graceMs: grace(timeoutMs: timeoutMs), endsBySignal: false)
+    }
+
+    /// `restart`, `stop`, `start`: the first signal ends the run after its current step.
+    static let control = StopPolicy(signals: [SIGINT, SIGTERM], passedOn: [], graceMs: 0, endsBySignal: false)
+
+    /// Every signal the command reads from its signalfd.
+    var handled: [Int32] { signals + passedOn }
+
+    /// How the program ends for a stop by `sig` that finished.
+    func exit(_ sig: Int32) -> Exit { endsBySignal ? .signal(sig) : .status(0) }
 }
 
 /// A signal's name as `kill -l` gives it, for messages.
@@ -37,41 +79,4 @@ func signalName(_ sig: Int32) -> String {
     let names = [1: "HUP", 2: "INT", 3: "QUIT", 4: "ILL", 6: "ABRT", 7: "BUS", 8: "FPE", 9: "KILL",
                  10: "USR1", 11: "SEGV", 12: "USR2", 13: "PIPE", 14: "ALRM", 15: "TERM", 28: "WINCH"]
     return names[Int(sig)].map { "SIG" + $0 } ?? "signal \(sig)"
-}
-
-/// A child process, watched through its pidfd: readable once it has ended.
-final class ChildProcess: Pollable {
-    let pid: Int32
-    private var pidfd: Int32
-    private let onExit: (_ code: Int32, _ signal: Int32) -> Void
-    let error = FixedBuffer(capacity: 256)
-    private(set) var ended = false
-
-    init(pid: Int32, pidfd: Int32, onExit: @escaping (Int32, Int32) -> Void) {
-        self.pid = pid
-        self.pidfd = pidfd
-        self.onExit = onExit
-    }
-
-    deinit { shim_close(pidfd) }
-
-    var pollFD: Int32 { ended ? -1 : pidfd }
-    var pollEvents: Int16 { Int16(SHIM_POLLIN) }
-    var wakeAt: Int64 { Int64.max }
-
-    func turn(revents: Int16, now: Int64) {
-        var code: Int32 = 0, sig: Int32 = 0
-        let r = error.withCString { e, n in shim_reap(pid, &code, &sig, e, n) }
-        if r == 0 { return }
-        ended = true
-        shim_close(pidfd)
-        pidfd = -1
-        onExit(r < 0 ? 1 : code, r < 0 ? 0 : sig)
-    }
-
-    /// Sends a signal to the child (group: to its whole process group).
-    func send(_ sig: Int32, group: Bool) {
-        guard !ended else { return }
-        _ = error.withCString { e, n in shim_kill(group ? -pid : pid, sig, e, n) }
-    }
 }

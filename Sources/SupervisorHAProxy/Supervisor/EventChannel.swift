@@ -1,20 +1,23 @@
 import CSocketShim
 
 /// supervisord's side of an event listener, as a member of the reactor: events read from
-/// stdin into fixed buffers, each handed on and acknowledged at once (REFERENCE.md: nothing
-/// but READY and RESULT ever reaches stdout). The three verbs of supervisor's childutils:
-/// `ready()`, read an event, `ok()`.
+/// stdin into fixed buffers, each handed on and acknowledged at once (docs/protocols.md,
+/// "The event listener protocol": nothing but READY and RESULT ever reaches stdout). The
+/// three verbs of supervisor's childutils: `ready()`, read an event, `ok()`.
 final class EventChannel: Pollable {
     let reader = EventReader()
-    private let input: Int32
-    private let output: Int32
+    private let input: Descriptor
+    private let output: Descriptor
     private let log: Logger
     private let ioError = FixedBuffer(capacity: 256)
     private let onEvent: (EventReader) -> Void
-    /// Set when the channel has ended: 0 at end of input, 1 on a protocol or I/O error.
+    /// Told once when the channel ends: 0 at end of input, 1 on a protocol or I/O error.
+    var onEnd: (Int32) -> Void = { _ in }
+    /// Set when the channel has ended.
     private(set) var exitCode: Int32?
 
-    init(input: Int32 = 0, output: Int32 = 1, log: Logger, onEvent: @escaping (EventReader) -> Void) {
+    init(input: Descriptor = .standardInput, output: Descriptor = .standardOutput, log: Logger,
+         onEvent: @escaping (EventReader) -> Void) {
         self.input = input
         self.output = output
         self.log = log
@@ -24,18 +27,23 @@ final class EventChannel: Pollable {
     /// READY: the listener can take an event.
     func ready() { send(readyToken) }
 
-    var pollFD: Int32 { exitCode == nil ? input : -1 }
+    var pollFD: Int32 { exitCode == nil ? input.raw : -1 }
     var pollEvents: Int16 { Int16(SHIM_POLLIN) }
     var wakeAt: Int64 { Int64.max }
 
     func turn(revents: Int16, now: Int64) {
-        let n = reader.fill { buffer, capacity in
-            ioError.withCString { e, len in shim_read(input, buffer, capacity, "stdin", e, len) }
+        var result = IOResult.wouldBlock
+        _ = reader.fill { buffer, capacity in
+            result = input.read(into: buffer, capacity: capacity, name: cString("stdin"), error: ioError)
+            if case .processed(let n) = result { return n }
+            return 0
         }
-        if n == -2 { return }
-        if n < 0 {
+        switch result {
+        case .wouldBlock: return
+        case .failed:
             log.log(.error, "\(ioError.text); exiting")
             return end(1)
+        case .processed, .closed: break
         }
         while exitCode == nil {
             switch reader.next() {
@@ -57,7 +65,7 @@ final class EventChannel: Pollable {
                 }
                 return end(1)
             case .needMore:
-                if n == 0 {
+                if result == .closed {
                     log.log(.info, "end of input from supervisord; exiting")
                     return end(0)
                 }
@@ -68,16 +76,16 @@ final class EventChannel: Pollable {
 
     private func send(_ token: StaticString) {
         guard exitCode == nil else { return }
-        let rc = ioError.withCString { e, n in
-            shim_write_all(output, token.utf8Start, token.utf8CodeUnitCount, "stdout", e, n)
-        }
-        if rc != 0 {
+        let bytes = ByteView(start: token.utf8Start, count: token.utf8CodeUnitCount)
+        if !output.writeAll(bytes, deadline: shim_now_ms() + pipeWriteMs, name: "stdout", error: ioError) {
             log.log(.error, "\(ioError.text); exiting")
             end(1)
         }
     }
 
     private func end(_ code: Int32) {
-        if exitCode == nil { exitCode = code }
+        guard exitCode == nil else { return }
+        exitCode = code
+        onEnd(code)
     }
 }

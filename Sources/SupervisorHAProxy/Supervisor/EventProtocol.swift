@@ -1,6 +1,6 @@
 import Glibc
 
-// supervisord's eventlistener protocol (REFERENCE.md):
+// supervisord's eventlistener protocol (docs/protocols.md, "The event listener protocol"):
 //   listener -> supervisord   READY\n
 //   supervisord -> listener   one header line "key:value ..." ending in \n, then exactly len bytes
 //   listener -> supervisord   RESULT 2\nOK   (then READY\n again)

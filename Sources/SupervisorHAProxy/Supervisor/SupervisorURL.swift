@@ -58,6 +58,12 @@ struct SupervisorURL: Equatable {
         }
     }
 
+    /// `$SUPERVISOR_SERVER_URL` (supervisord sets it for its children), with the credentials
+    /// of `$SUPERVISOR_USERNAME`/`$SUPERVISOR_PASSWORD` when it has none; nil when unset.
+    static func fromEnvironment(_ env: Environment) -> Result<SupervisorURL, AddressError>? {
+        env.supervisorURL.map { parse($0, username: env.username, password: env.password) }
+    }
+
     /// The URL with the password (what follows the first ':' of the userinfo) as `***`.
     static func redacted(_ b: [UInt8]) -> String {
         guard let scheme = b.firstIndex(of: colon), b.count > scheme + 2,

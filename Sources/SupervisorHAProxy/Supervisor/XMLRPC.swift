@@ -1,4 +1,4 @@
-// supervisord's XML-RPC interface (POST /RPC2, HTTP/1.0, REFERENCE.md): requests built from
+// supervisord's XML-RPC interface (POST /RPC2, HTTP/1.0, docs/protocols.md): requests built from
 // validated parts, answers read as they stream in with fixed buffers, so an answer that
 // never ends costs a deadline, not memory.
 

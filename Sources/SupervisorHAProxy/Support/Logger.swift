@@ -24,6 +24,8 @@ final class Logger {
     }
 
     static let maxMessage = 4000
+    /// How long a line may wait for a full stderr pipe.
+    static let writeWaitMs: Int64 = 5000
 
     var threshold: Level
     private let fd: Int32
@@ -62,7 +64,8 @@ final class Logger {
             return
         }
         line.append(byte: newline)
-        _ = shim_write_all(fd, line.base, line.count, "stderr", nil, 0)
+        // A log nobody reads must not stop the program: the line is dropped past the wait.
+        _ = shim_write_all(fd, line.base, line.count, shim_now_ms() + Logger.writeWaitMs, "stderr", nil, 0)
     }
 
     /// A line from a String: for start-up and error paths, not for the per-event path.

@@ -1,6 +1,8 @@
 import Foundation
+import CSocketShim
 import Glibc
 import Testing
+@testable import SupervisorHAProxy
 
 // restart, stop, start: supervisord and HAProxy in step, found through supervisord itself.
 // Under load with real backends (0 failed requests), then halts, refusals and errors.
@@ -61,7 +63,7 @@ private func control(_ stack: LoadStack, _ args: [String], seconds: Double = 120
         defer { stack.stop() }
         try stack.start()
         let app3 = stack.pid("app3")
-        FileManager.default.createFile(atPath: stack.brokenFlag("app2"), contents: nil)
+        _ = FileManager.default.createFile(atPath: stack.brokenFlag("app2"), contents: nil)
         let r = try control(stack, ["restart", "--rolling", "--up-timeout", "3", "-c", stack.config(), "app1", "app2", "app3"])
         #expect(r.status == 1, "\(r.out)\(r.err)")
         #expect(r.err.contains("app2 did not come back healthy within"), "\(r.err)")
@@ -190,5 +192,33 @@ private func control(_ stack: LoadStack, _ args: [String], seconds: Double = 120
         let r = try run(Paths.binary, ["restart", "--supervisor", "unix://" + fleet.supervisorSocket, "web1"], environment: ["SUPERVISOR_USERNAME": "admin", "SUPERVISOR_PASSWORD": "wrong"])
         #expect(r.status == 2 && r.err.contains("supervisord answered 'HTTP/1.0 401 Unauthorized'"), "\(r.err)")
         #expect(!r.err.contains("wrong"))
+    }
+}
+
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ProcessControlReactor {
+    /// A rolling restart of 200 processes: one client per socket for the whole run, so the
+    /// reactor polls as many members after the last step as after the first.
+    @Test func aRollOf200KeepsTheReactorsMemberCount() throws {
+        let names = (0..<200).map { "p\($0)" }
+        let programs = names.map { "[program:\($0)]\ncommand=sleep 1000\nstartsecs=0\nstopwaitsecs=2\n" }.joined(separator: "\n")
+        let fleet = try Fleet(backends: [("app", names)], programs: programs, listener: nil)
+        try fleet.startHAProxy()
+        try fleet.startSupervisord(running: 200)
+        defer { fleet.stop() }
+        let pids = fleet.ctl("status")
+        var args = ["--rolling", "--quiet", "--supervisor", "unix://" + fleet.supervisorSocket, "--socket", "unix://" + fleet.adminSocket]
+        for n in names { args += ["--map", "\(n):app/\(n)"] }
+        guard case .run(let options) = parseControl(.restart, args + names) else {
+            Issue.record("options did not parse")
+            return
+        }
+        let control = ProcessControl(options: options, environment: Environment(), executable: "supervisor-haproxy")
+        #expect(control.run() == 0)
+        #expect(control.membersAfterStep.count == 200)
+        #expect(Set(control.membersAfterStep).count == 1, "members after each step: \(Set(control.membersAfterStep))")
+        // A signalfd, the supervisord client and one client for the one socket.
+        #expect(control.membersAfterStep.first == 3)
+        #expect(fleet.ctl("status") != pids, "every process was restarted")
+        #expect(fleet.states().values.filter { $0 == "ready" }.count == 200)
     }
 }

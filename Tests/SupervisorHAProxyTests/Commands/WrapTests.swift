@@ -108,7 +108,7 @@ private func alive(_ pid: pid_t) -> Bool {
         let w = try wrap(haproxy, ["web/web1", "static/web1"],
                          ["sh", "-c", "while [ ! -e \(dir.file("end")) ]; do sleep 0.02; done; exit 3"], dir: dir)
         #expect(haproxy.waitFor(["web/web1", "static/web1"], "ready", seconds: 5), "\(dir.read("wrap.log"))")
-        FileManager.default.createFile(atPath: dir.file("end"), contents: nil)
+        _ = FileManager.default.createFile(atPath: dir.file("end"), contents: nil)
         #expect(w.waitExit(10) == 3, "the program's own exit status: \(dir.read("wrap.log"))")
         #expect(haproxy.states()["web/web1"] == "maint" && haproxy.states()["static/web1"] == "maint",
                 "maint before the wrapper ended")
@@ -126,7 +126,7 @@ private func alive(_ pid: pid_t) -> Bool {
             let w = try wrap(haproxy, ["web/web2"], ["sh", "-c", "while [ ! -e \(dir.file("end\(round)")) ]; do sleep 0.02; done"], dir: dir)
             #expect(waitUntil(5) { dir.read("wrap.log").contains("web/web2 ready") }, "\(dir.read("wrap.log"))")
             #expect(haproxy.states()["web/web2"] == "ready", "round \(round): \(dir.read("wrap.log"))")
-            FileManager.default.createFile(atPath: dir.file("end\(round)"), contents: nil)
+            _ = FileManager.default.createFile(atPath: dir.file("end\(round)"), contents: nil)
             #expect(w.waitExit(10) == 0)
         }
     }

@@ -9,7 +9,7 @@ private func answers(_ text: String, count: Int) -> [String?] {
 }
 
 @Suite struct Answers {
-    // Byte for byte what HAProxy 2.6 answered (see REFERENCE.md and the commit adding this).
+    // Byte for byte what HAProxy 2.6 answered (docs/protocols.md, "The runtime API").
     @Test func success() { #expect(answers("\n", count: 1) == [""]) }
     @Test func noSuchServer() { #expect(answers("No such server.\n\n", count: 1) == ["No such server."]) }
     @Test func batchedAnswersInOrder() {

@@ -38,23 +38,7 @@ final class Fleet {
             for s in servers { h += "    server \(s) 127.0.0.1:9\n" }
         }
         try h.write(toFile: dir.file("haproxy.cfg"), atomically: true, encoding: .utf8)
-        var s = """
-            [unix_http_server]
-            file=\(supervisorSocket)
-            \(unixAuth.map { "username=\($0.0)\npassword=\($0.1)" } ?? "")
-            [supervisord]
-            nodaemon=true
-            logfile=\(dir.file("supervisord.log"))
-            pidfile=\(dir.file("supervisord.pid"))
-            childlogdir=\(dir.path)
-            [rpcinterface:supervisor]
-            supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-            [supervisorctl]
-            serverurl=unix://\(supervisorSocket)
-            \(unixAuth.map { "username=\($0.0)\npassword=\($0.1)" } ?? "")
-
-            """
-        s += programs + "\n"
+        var s = supervisordBase(dir: dir.path, auth: unixAuth) + programs + "\n"
         if let listener {
             s += """
                 [eventlistener:listener]
@@ -73,16 +57,13 @@ final class Fleet {
     }
 
     func startHAProxy() throws {
-        haproxy = try Child(which("haproxy"), (masterWorker ? ["-W"] : []) + ["-db", "-f", dir.file("haproxy.cfg")],
-                            stdout: dir.file("haproxy.log"), stderr: dir.file("haproxy.err"))
-        guard waitUntil(10, { adminCommand(adminSocket, "show info").contains("Name: HAProxy") }) else {
-            throw TestFailure("HAProxy did not start: \(dir.read("haproxy.err"))")
-        }
+        haproxy = try launchHAProxy(config: dir.file("haproxy.cfg"), socket: adminSocket, stdout: dir.file("haproxy.log"),
+                                   stderr: dir.file("haproxy.err"), masterWorker: masterWorker)
     }
 
     /// supervisord, waited for until `running` of its processes are RUNNING.
     func startSupervisord(running: Int) throws {
-        supervisord = try Child(which("supervisord"), ["-c", dir.file("supervisord.conf")],
+        supervisord = try Child(Real.supervisord, ["-c", dir.file("supervisord.conf")],
                                 stdout: dir.file("supervisord.out"), stderr: dir.file("supervisord.err"))
         guard waitUntil(20, { status().values.filter { $0 == "RUNNING" }.count >= running }) else {
             throw TestFailure("supervisord: \(status())\n\(dir.read("supervisord.log"))")
@@ -91,7 +72,7 @@ final class Fleet {
 
     @discardableResult
     func ctl(_ args: String...) -> String {
-        (try? run(which("supervisorctl"), ["-c", dir.file("supervisord.conf")] + args, seconds: 40).out) ?? ""
+        supervisorctl(dir.file("supervisord.conf"), args)
     }
 
     func status() -> [String: String] { supervisorStatus(ctl("status")) }

@@ -12,20 +12,10 @@ enum Programs {
     static let client = dir + "/load_client.py"
 }
 
-/// One command over a unix admin socket, through socat (not through our code).
-func adminCommand(_ socket: String, _ line: String) -> String {
-    (try? run(which("socat"), ["-t", "2", "-", "UNIX-CONNECT:\(socket)"], input: line + "\n", seconds: 10).out) ?? ""
-}
-
 /// "app/app1" -> (admin "ready" | "drain" | "maint", status "UP", "DOWN", "MAINT"...), from
 /// `show servers state` and `show stat`.
 func serverView(_ socket: String) -> [String: (admin: String, status: String)] {
-    var admin: [String: String] = [:]
-    for line in adminCommand(socket, "show servers state").split(separator: "\n") {
-        let f = line.split(separator: " ")
-        guard f.count >= 7, Int(f[0]) != nil, let bits = Int(f[6]) else { continue }
-        admin["\(f[1])/\(f[3])"] = bits & 1 != 0 ? "maint" : bits & 8 != 0 ? "drain" : "ready"
-    }
+    let admin = adminStates(adminCommand(socket, "show servers state"))
     var result: [String: (String, String)] = [:]
     for line in adminCommand(socket, "show stat -1 4 -1").split(separator: "\n") where !line.hasPrefix("#") {
         let f = line.split(separator: ",", omittingEmptySubsequences: false)
@@ -105,20 +95,7 @@ final class LoadStack {
         let hd = hostDir(host)
         mkdir(hd, 0o755)
 
-        var s = """
-            [unix_http_server]
-            file=\(hd)/supervisor.sock
-            [supervisord]
-            nodaemon=true
-            logfile=\(hd)/supervisord.log
-            pidfile=\(hd)/supervisord.pid
-            childlogdir=\(hd)
-            [rpcinterface:supervisor]
-            supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-            [supervisorctl]
-            serverurl=unix://\(hd)/supervisor.sock
-
-            """
+        var s = supervisordBase(dir: hd)
         for (app, port) in zip(apps, appPorts[host]) {
             let wrap = mode == .wrapped ? "\(Paths.binary) wrap unix://\(adminSocket) app/\(server(app, host: host)) -- " : ""
             s += """
@@ -145,13 +122,10 @@ final class LoadStack {
     /// Starts HAProxy and supervisord; waits until every program is RUNNING and every server
     /// is ready and UP in HAProxy.
     func start() throws {
-        haproxy = try Child(which("haproxy"), ["-db", "-f", dir.file("haproxy.cfg")],
-                            stdout: dir.file("haproxy.log"), stderr: dir.file("haproxy.err"))
-        guard waitUntil(10, { adminCommand(adminSocket, "show info").contains("Name: HAProxy") }) else {
-            throw TestFailure("HAProxy did not start: \(dir.read("haproxy.err"))")
-        }
+        haproxy = try launchHAProxy(config: dir.file("haproxy.cfg"), socket: adminSocket, stdout: dir.file("haproxy.log"),
+                                   stderr: dir.file("haproxy.err"))
         for host in 0..<hosts {
-            supervisords[host] = try Child(which("supervisord"), ["-c", config(host)],
+            supervisords[host] = try Child(Real.supervisord, ["-c", config(host)],
                                            stdout: hostDir(host) + "/supervisord.out", stderr: hostDir(host) + "/supervisord.err")
         }
         guard waitUntil(20, { allUp() }) else {
@@ -170,7 +144,7 @@ final class LoadStack {
 
     @discardableResult
     func ctl(host: Int, _ args: [String]) -> String {
-        (try? run(which("supervisorctl"), ["-c", config(host)] + args, seconds: 40).out) ?? ""
+        supervisorctl(config(host), args)
     }
 
     /// The pid supervisord reports for a program.
@@ -206,7 +180,7 @@ final class LoadStack {
 
     /// Stops the client and returns its counts.
     func stopLoad() throws -> (ok: Int, failed: Int, detail: String) {
-        FileManager.default.createFile(atPath: dir.file("stop-load"), contents: nil)
+        _ = FileManager.default.createFile(atPath: dir.file("stop-load"), contents: nil)
         guard load?.waitExit(30) == 0 else { throw TestFailure("load client: \(dir.read("load.err"))") }
         let text = dir.read("load.json")
         guard let json = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],

@@ -245,3 +245,11 @@ func supervisorStatus(_ text: String) -> [String: String] {
     }
     return result
 }
+
+/// A pipe whose two ends do not block: [read end, write end].
+func nonBlockingPipe() -> [Int32] {
+    var fds: [Int32] = [-1, -1]
+    guard pipe(&fds) == 0 else { return fds }
+    for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+    return fds
+}

@@ -56,11 +56,8 @@ final class HAProxy {
 
     @discardableResult
     func start() throws -> HAProxy {
-        child = try Child(which("haproxy"), ["-db", "-f", Paths.haproxyConfig], environment: environment,
-                          stdout: dir.file("\(name).log"), stderr: dir.file("\(name).err"))
-        guard waitUntil(10, { (try? command("show info"))?.contains("Name: HAProxy") == true }) else {
-            throw TestFailure("HAProxy did not answer on \(unixPath): \(dir.read("\(name).err"))")
-        }
+        child = try launchHAProxy(config: Paths.haproxyConfig, socket: unixPath, stdout: dir.file("\(name).log"),
+                                 stderr: dir.file("\(name).err"), environment: environment)
         return self
     }
 
@@ -81,16 +78,7 @@ final class HAProxy {
     }
 
     /// "web/web1" -> "ready" | "drain" | "maint", from the forced bits of srv_admin_state.
-    func states() -> [String: String] {
-        guard let text = try? command("show servers state") else { return [:] }
-        var result: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            let f = line.split(separator: " ")
-            guard f.count >= 7, Int(f[0]) != nil, let bits = Int(f[6]) else { continue }
-            result["\(f[1])/\(f[3])"] = bits & 1 != 0 ? "maint" : bits & 8 != 0 ? "drain" : "ready"
-        }
-        return result
-    }
+    func states() -> [String: String] { adminStates(adminCommand(unixPath, "show servers state")) }
 
     /// Waits (at most `seconds`) until every named server is in `state`.
     @discardableResult
@@ -143,7 +131,7 @@ final class Supervisord {
     /// Starts supervisord and waits until every program and the listener are RUNNING.
     @discardableResult
     func start(waitRunning: Bool = true) throws -> Supervisord {
-        child = try Child(which("supervisord"), ["-c", Paths.supervisordConfig], environment: environment,
+        child = try Child(Real.supervisord, ["-c", Paths.supervisordConfig], environment: environment,
                           stdout: dir.file("supervisord.out"), stderr: dir.file("supervisord.err"))
         guard waitUntil(10, { FileManager.default.fileExists(atPath: dir.file("supervisor.sock")) }) else {
             throw TestFailure("supervisord did not start: \(dir.read("supervisord.out")) \(dir.read("supervisord.err"))")
@@ -163,7 +151,7 @@ final class Supervisord {
 
     @discardableResult
     func ctl(_ args: String...) -> String {
-        (try? run(which("supervisorctl"), ["-c", Paths.supervisordConfig] + args, environment: environment, seconds: 30).out) ?? ""
+        supervisorctl(Paths.supervisordConfig, args, environment: environment, seconds: 30)
     }
 
     /// "web1" / "api:api_00" / "haproxy" -> state name.

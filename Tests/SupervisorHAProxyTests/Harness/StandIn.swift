@@ -47,6 +47,16 @@ final class StandIn {
         guard ok == 0, listen(fd, mode == .neverAccept ? 0 : 16) == 0 else { throw TestFailure("stand-in cannot listen on \(unixPath)") }
         let listener = fd
         let me = shared
+        // Closed once: a descriptor closed twice may be another test's by then (tests in one
+        // process share the descriptor table).
+        let closeClient = { (c: Int32) in
+            me.lock.lock()
+            if let i = me.clients.firstIndex(of: c) {
+                me.clients.remove(at: i)
+                close(c)
+            }
+            me.lock.unlock()
+        }
         thread = Thread {
             if mode == .neverAccept { return }
             while true {
@@ -74,9 +84,9 @@ final class StandIn {
                 case .garbage:
                     let g = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
                     _ = g.withCString { send(c, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-                    close(c)
+                    closeClient(c)
                 case .closeAtOnce:
-                    close(c)
+                    closeClient(c)
                 case .recordAsHAProxy:
                     let line = String(decoding: got, as: UTF8.self)
                     let answer = line.hasPrefix("show servers state")
@@ -84,9 +94,9 @@ final class StandIn {
                         : line.hasPrefix("show info") ? "Name: HAProxy\nPid: 1\nStart_time_sec: 1\n\n"
                         : String(repeating: "\n", count: line.split(separator: ";").count)
                     _ = answer.withCString { send(c, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-                    close(c)
+                    closeClient(c)
                 case .neverAccept:
-                    close(c)
+                    closeClient(c)
                 case .endlessServers, .endlessXMLRPC:
                     let head = mode == .endlessServers
                         ? "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state\n"
@@ -103,7 +113,7 @@ final class StandIn {
                             if n <= 0 { break }
                             text = one
                         }
-                        close(c)
+                        closeClient(c)
                     }
                 }
             }

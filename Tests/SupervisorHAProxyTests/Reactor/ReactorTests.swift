@@ -1,6 +1,8 @@
 import Foundation
+import CSocketShim
 import Glibc
 import Testing
+@testable import SupervisorHAProxy
 
 // Nothing waits, nothing grows: the reactor against peers that hang, stream forever or
 // never finish an XML-RPC answer. Asserted by what happens in which order and by bounded
@@ -60,5 +62,102 @@ func peakRSSKB(_ pid: pid_t) -> Int {
         #expect(waitUntil(10) { d.log.contains("start-up sync from unix://\(sup.path) failed: read unix://\(sup.path): timed out (the answer was still coming)") }, "\(d.log)")
         let peak = peakRSSKB(d.child.pid)
         #expect(peak > 0 && peak < 24_000, "peak RSS \(peak) kB against an endless XML-RPC answer (the old core: 2.1 GB)")
+    }
+}
+
+/// A member that counts its turns and can remove itself or stop the loop.
+private final class Counter: Pollable {
+    var turns = 0
+    var wake: Int64
+    var onTurn: (Counter) -> Void = { _ in }
+    init(wake: Int64) { self.wake = wake }
+    var pollFD: Int32 { -1 }
+    var pollEvents: Int16 { 0 }
+    var wakeAt: Int64 { wake }
+    func turn(revents: Int16, now: Int64) {
+        turns += 1
+        wake = Int64.max
+        onTurn(self)
+    }
+}
+
+@Suite struct ReactorLoop {
+    @Test func aMemberStopsTheLoopWithItsExit() {
+        let r = Reactor()
+        let c = Counter(wake: 0)
+        c.onTurn = { _ in r.stop(.signal(SIGTERM)) }
+        r.add(c)
+        #expect(r.run() == .signal(SIGTERM))
+        #expect(c.turns == 1 && !r.failed)
+    }
+
+    @Test func runUntilReturnsNilWhenDoneOrAtTheDeadline() {
+        let r = Reactor()
+        let c = Counter(wake: 0)
+        r.add(c)
+        #expect(r.run(until: { c.turns > 0 }) == nil)
+        let t0 = shim_now_ms()
+        #expect(r.run(deadline: t0 + 30) == nil, "nothing due: the deadline ends the wait")
+        #expect(shim_now_ms() >= t0 + 30)
+        #expect(c.turns == 1)
+    }
+
+    @Test func membersRemovedDuringATurnAreSkippedAndDropped() {
+        let r = Reactor()
+        let a = Counter(wake: 0), b = Counter(wake: 0), c = Counter(wake: 0)
+        a.onTurn = { _ in r.remove(b) }
+        for m in [a, b, c] { r.add(m) }
+        #expect(r.memberCount == 3)
+        r.run(until: { c.turns > 0 })
+        #expect(a.turns == 1 && b.turns == 0 && c.turns == 1, "b was removed before its turn came")
+        #expect(r.memberCount == 2)
+        r.remove(a)
+        r.remove(c)
+        r.run(until: { true })
+        #expect(r.memberCount == 0)
+    }
+
+    @Test func aTimerFiresOnceAtItsTime() {
+        let r = Reactor()
+        var fired: [Int64] = []
+        let t = Timer { now in fired.append(now) }
+        r.add(t)
+        let at = shim_now_ms() + 20
+        t.fire(at: at)
+        r.run(until: { !fired.isEmpty })
+        #expect(fired.count == 1 && fired[0] >= at)
+        #expect(t.wakeAt == Int64.max, "a timer that fired waits for the next fire(at:)")
+        t.fire(at: 0)
+        t.cancel()
+        #expect(r.run(deadline: shim_now_ms() + 20) == nil && fired.count == 1, "a cancelled timer does not fire")
+    }
+
+    @Test func ioResultsFromTheShimsCodes() {
+        #expect(IOResult(Int(SHIM_WOULD_BLOCK), zeroMeansClosed: true) == .wouldBlock)
+        #expect(IOResult(Int(SHIM_FAILED), zeroMeansClosed: true) == .failed)
+        #expect(IOResult(0, zeroMeansClosed: true) == .closed)
+        #expect(IOResult(0, zeroMeansClosed: false) == .processed(0))
+        #expect(IOResult(12, zeroMeansClosed: false) == .processed(12))
+    }
+
+    @Test func aWriteToAPipeNobodyReadsEndsAtItsDeadline() {
+        let fds = nonBlockingPipe()
+        #expect(fds[0] >= 0)
+        defer { close(fds[0]); close(fds[1]) }
+        let big = [UInt8](repeating: 0x61, count: 1 << 20)
+        let error = FixedBuffer(capacity: 256)
+        let t0 = shim_now_ms()
+        let ok = big.withBytes { Descriptor(raw: fds[1]).writeAll($0, deadline: t0 + 50, name: "stdout", error: error) }
+        #expect(!ok)
+        #expect(error.text == "write stdout: timed out")
+    }
+
+    @Test func stopPoliciesOfTheCommands() {
+        let l = StopPolicy.listener(timeoutMs: 2000)
+        #expect(l.signals == StopPolicy.everyStopSignal && l.graceMs == 2100 && l.exit(SIGTERM) == .signal(SIGTERM))
+        let w = StopPolicy.wrap(timeoutMs: 1000)
+        #expect(!w.signals.contains(SIGHUP) && w.passedOn.contains(SIGHUP) && w.exit(SIGTERM) == .status(0))
+        #expect(Set(w.handled) == Set([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH]))
+        #expect(StopPolicy.control.signals == [SIGINT, SIGTERM])
     }
 }

@@ -77,7 +77,7 @@ private func errorText<R: BinaryInteger>(_ body: (UnsafeMutablePointer<CChar>, I
         var fds: [Int32] = [0, 0]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
         close(fds[1])
-        let (rc, err) = errorText { e, len in shim_write_all(fds[0], "x", 1, "peer", e, len) }
+        let (rc, err) = errorText { e, len in shim_write_all(fds[0], "x", 1, -1, "peer", e, len) }
         #expect(rc == -1 && err == "write peer: Broken pipe")
         let (rc2, err2) = errorText { e, len in shim_send(fds[0], "x", 1, "peer", e, len) }
         #expect(rc2 == -1 && err2 == "write peer: Broken pipe")

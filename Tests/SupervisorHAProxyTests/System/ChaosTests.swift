@@ -45,10 +45,10 @@ private func expectedAdmin(_ state: String) -> String {
             switch rng.below(10) {
             case 0...2:
                 counts["stop"]! += 1
-                background.append(try Child(which("supervisorctl"), ["-c", Paths.supervisordConfig, "stop", p], environment: sup.environment))
+                background.append(try Child(Real.supervisorctl, ["-c", Paths.supervisordConfig, "stop", p], environment: sup.environment))
             case 3...5:
                 counts["start"]! += 1
-                background.append(try Child(which("supervisorctl"), ["-c", Paths.supervisordConfig, "start", p], environment: sup.environment))
+                background.append(try Child(Real.supervisorctl, ["-c", Paths.supervisordConfig, "start", p], environment: sup.environment))
             case 6...7:
                 if let pid = Int32(sup.ctl("pid", p).trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 {
                     counts["kill"]! += 1

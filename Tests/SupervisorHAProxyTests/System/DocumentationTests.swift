@@ -21,6 +21,17 @@ private func file(_ name: String) throws -> String {
         ("restart", controlHelp, { o in parseControl(.restart, [o]) != .invalid("unknown option '\(o)'") }),
     ]
 
+    /// The version is said in one place (Dispatch.swift); every version the README and the man
+    /// page name is that one.
+    @Test func everyVersionNamedIsTheVersion() throws {
+        for name in ["README.md", "man/supervisor-haproxy.1"] {
+            let text = try file(name)
+            let named = text.matches(of: #/(?:supervisor-haproxy[ =_-]+)([0-9]+\.[0-9]+\.[0-9]+)/#).map { String($0.1) }
+            #expect(!named.isEmpty || name == "README.md", "\(name) names no version")
+            for v in named { #expect(v == version, "\(name) names \(v), the version is \(version)") }
+        }
+    }
+
     @Test func everyOptionOfEveryCommandIsDocumentedEverywhere() throws {
         let man = try file("man/supervisor-haproxy.1").replacingOccurrences(of: "\\-", with: "-")
         let readme = try file("README.md")

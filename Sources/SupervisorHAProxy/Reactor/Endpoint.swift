@@ -1,5 +1,5 @@
-// Stats-socket and supervisord addresses, in every spelling an operator may copy from
-// a config file.
+// The addresses this program connects to (HAProxy's stats sockets, supervisord), in every
+// spelling an operator may copy from a config file.
 
 enum Endpoint: Equatable {
     case tcp(host: String, port: String)

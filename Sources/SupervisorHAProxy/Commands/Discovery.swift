@@ -1,6 +1,7 @@
 // What supervisord's configuration says about HAProxy: `getAllConfigInfo` gives every
 // process's command line, so the listener's (and every `wrap`'s) sockets and mappings are
-// read from there, parsed by the very parsers that check them when they run.
+// read from there, parsed by the very parsers that check them when they run (which is why
+// this lives with the commands).
 
 /// A command line split into words as supervisord does it (shlex, POSIX mode): spaces
 /// separate, quotes group, a backslash escapes outside single quotes.
@@ -47,23 +48,40 @@ func commandWords(_ command: [UInt8]) -> [String] {
     return words
 }
 
-/// The sockets and mappings a process's command implies: a listener's own, or a `wrap`'s
-/// servers for that very process. Nil when the command is not supervisor-haproxy's.
-func discoverMappings(command: [UInt8], group: String, name: String) -> (sockets: [SocketSpec], mappings: [Mapping])? {
-    let words = commandWords(command)
+/// Which of this program's commands a supervisord command line runs, and that command's own
+/// arguments; nil when it does not run supervisor-haproxy. The one rule for "is this command
+/// line ours?", for discovery and for `check`'s priority warning.
+func ownCommand(_ words: [String]) -> (command: String, arguments: [String])? {
     guard let program = words.first, program == "supervisor-haproxy" || program.hasSuffix("/supervisor-haproxy") else {
         return nil
     }
     var rest = Array(words.dropFirst())
-    if rest.first == "wrap" {
-        guard case .run(let o) = parseWrap(Array(rest.dropFirst())) else { return nil }
+    switch rest.first {
+    case "wrap", "check", "listen", "restart", "stop", "start":
+        let command = rest.removeFirst()
+        return (command, rest)
+    default:
+        return ("listen", rest)
+    }
+}
+
+/// The sockets and mappings a process's command implies: a listener's own, or a `wrap`'s
+/// servers for that very process. Nil when the command is not a supervisor-haproxy listener
+/// or wrapper.
+func discoverMappings(command: [UInt8], group: String, name: String) -> (sockets: [SocketSpec], mappings: [Mapping])? {
+    guard let (kind, rest) = ownCommand(commandWords(command)) else { return nil }
+    switch kind {
+    case "wrap":
+        guard case .run(let o) = parseWrap(rest) else { return nil }
         let programName = group == name ? name : group + ":" + name
         let mappings = o.targets.map { t in
             Mapping(program: programName.bytes, group: group == name ? nil : group.bytes, process: name.bytes, target: t)
         }
         return (o.sockets, mappings)
+    case "listen":
+        guard case .run(let o) = parseCommandLine(rest), !o.check else { return nil }
+        return (o.sockets, o.mappings)
+    default:
+        return nil
     }
-    if rest.first == "listen" { rest.removeFirst() }
-    guard case .run(let o) = parseCommandLine(rest), !o.check else { return nil }
-    return (o.sockets, o.mappings)
 }

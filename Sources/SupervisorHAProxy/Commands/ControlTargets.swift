@@ -1,0 +1,117 @@
+// What `restart`, `stop` and `start` work on: the supervisord hosts (from --supervisor,
+// $SUPERVISOR_SERVER_URL or supervisorctl's configuration), every process each runs and the
+// stats sockets and mappings its configuration implies, and the NAMEs resolved into steps.
+
+/// One supervisord and what it says.
+final class ControlHost {
+    let url: SupervisorURL
+    let client: SupervisorClient
+    var processes: [(group: String, name: String)] = []
+    var sockets: [SocketSpec] = []
+    var mappings: [Mapping] = []
+    var table = MappingTable([])
+
+    init(url: SupervisorURL, client: SupervisorClient) {
+        self.url = url
+        self.client = client
+    }
+}
+
+/// One process of one host, and its servers.
+struct ControlStep {
+    var host: Int
+    var group: String
+    var name: String
+    var targets: [Target]
+    var sockets: [SocketSpec]
+
+    var display: String { group == name ? name : "\(group):\(name)" }
+    var namespec: String { "\(group):\(name)" }
+}
+
+extension ProcessControl {
+    typealias Host = ControlHost
+    typealias Step = ControlStep
+
+    /// --supervisor, else $SUPERVISOR_SERVER_URL, else supervisorctl's configuration.
+    func supervisorURLs() -> [SupervisorURL]? {
+        if !options.supervisors.isEmpty { return options.supervisors }
+        switch SupervisorURL.fromEnvironment(environment) {
+        case .success(let url): return [url]
+        case .failure(let e):
+            fail("$SUPERVISOR_SERVER_URL: \(e.urlMessage)")
+            return nil
+        case nil: break
+        }
+        guard let path = options.configFile ?? ClientConfig.find(executable: executable) else {
+            fail("no supervisord to ask: give --supervisor URL or -c FILE (searched \(ClientConfig.searchPaths(executable: executable).joined(separator: ", ")))")
+            return nil
+        }
+        guard let config = ClientConfig.load(path) else {
+            fail("cannot read supervisorctl's configuration \(path)")
+            return nil
+        }
+        switch SupervisorURL.parse(config.serverURL, username: config.username, password: config.password) {
+        case .success(let url): return [url]
+        case .failure(let e):
+            fail("\(path): serverurl: \(e.urlMessage)")
+            return nil
+        }
+    }
+
+    /// Every process of a host, and the sockets and mappings its configuration implies.
+    func learn(_ h: Host) throws -> Bool {
+        if let failure = try call(h, "supervisor.getAllConfigInfo", onStruct: { [unowned h] s in
+            guard let group = s.value(0), let name = s.value(1) else { return }
+            let g = String(bytes: group), n = String(bytes: name)
+            h.processes.append((g, n))
+            guard let command = s.value(2), let found = discoverMappings(command: Array(command), group: g, name: n) else { return }
+            for sock in found.sockets where !h.sockets.contains(where: { $0.text == sock.text }) { h.sockets.append(sock) }
+            for m in found.mappings where !h.mappings.contains(m) { h.mappings.append(m) }
+        }) {
+            fail("supervisord at \(h.url.display): \(failure)")
+            return false
+        }
+        if !options.sockets.isEmpty { h.sockets = options.sockets }
+        if !options.mappings.isEmpty { h.mappings = options.mappings }
+        h.table = MappingTable(h.mappings)
+        say("supervisord at \(h.url.display): \(h.processes.count) process(es); \(h.mappings.count) mapping(s) on \(h.sockets.count) socket(s)")
+        return true
+    }
+
+    /// NAMEs as supervisorctl splits them: `name` is group name and process name,
+    /// `group:process`, `group:*` every process of the group.
+    func resolveNames() -> [Step]? {
+        var steps: [Step] = []
+        for n in options.names {
+            let parts = n.bytes.split(separator: colon, maxSplits: 1, omittingEmptySubsequences: false).map { Array($0).string }
+            let group = parts[0]
+            let process: String? = parts.count == 1 ? parts[0] : (parts[1].isEmpty || parts[1] == "*" ? nil : parts[1])
+            var found = false
+            for (k, h) in hosts.enumerated() {
+                for p in h.processes where p.group == group && (process == nil || p.name == process) {
+                    found = true
+                    var targets: [Target] = []
+                    p.name.bytes.withBytes { name in
+                        p.group.bytes.withBytes { g in
+                            h.table.forEachMatch(process: name, group: g) { m in
+                                let t = h.table.mappings[m].target
+                                if !targets.contains(t) { targets.append(t) }
+                            }
+                        }
+                    }
+                    let step = Step(host: k, group: p.group, name: p.name, targets: targets, sockets: targets.isEmpty ? [] : h.sockets)
+                    if !steps.contains(where: { $0.host == k && $0.namespec == step.namespec }) { steps.append(step) }
+                }
+            }
+            if !found {
+                fail("no such process '\(n)' in \(hosts.map { $0.url.display }.joined(separator: ", "))")
+                return nil
+            }
+        }
+        for s in steps where s.targets.isEmpty {
+            say("\(s.display): no HAProxy server is mapped to it; HAProxy will not be consulted")
+        }
+        return steps
+    }
+}

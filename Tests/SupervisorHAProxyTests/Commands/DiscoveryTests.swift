@@ -1,0 +1,32 @@
+import Testing
+@testable import SupervisorHAProxy
+
+@Suite struct Discovery {
+    @Test func commandWordsAsShlexSplitsThem() {
+        #expect(commandWords(Array(#"a  'b c' "d \"e\"" f\ g"#.utf8)) == ["a", "b c", #"d "e""#, "f g"])
+        #expect(commandWords(Array("".utf8)).isEmpty)
+        #expect(commandWords(Array("''".utf8)) == [""])
+    }
+
+    @Test func aListenersMappings() throws {
+        let found = try #require(discoverMappings(command: Array("/usr/local/bin/supervisor-haproxy --timeout 1 unix:///run/h.sock web1:web/web1 api:api_00:api/api0".utf8), group: "haproxy", name: "haproxy"))
+        #expect(found.sockets.map(\.text) == ["unix:///run/h.sock"])
+        #expect(found.mappings.map(\.text) == ["web1:web/web1", "api:api_00:api/api0"])
+    }
+
+    @Test func aWrapsServersAreItsOwnProcess() throws {
+        let found = try #require(discoverMappings(command: Array("supervisor-haproxy wrap --socket tcp://127.0.0.1:8800 web/w1 static/w1 -- bin/w1".utf8), group: "web", name: "w1"))
+        #expect(found.sockets.map(\.text) == ["tcp://127.0.0.1:8800"])
+        #expect(found.mappings.map(\.text) == ["web:w1:web/w1", "web:w1:static/w1"])
+    }
+
+    @Test func otherCommandsAreNotOurs() {
+        for c in ["python3 app.py", "supervisor-haproxy check /h.sock web1:web/web1", "supervisor-haproxy restart web1",
+                  "supervisor-haproxy-other /h.sock web1:web/web1"] {
+            #expect(discoverMappings(command: Array(c.utf8), group: "g", name: "n") == nil, "\(c)")
+        }
+        #expect(ownCommand(["supervisor-haproxy", "listen", "x"])?.command == "listen")
+        #expect(ownCommand(["/bin/supervisor-haproxy", "x"])?.arguments == ["x"])
+        #expect(ownCommand(["/bin/supervisor-haproxy", "wrap", "x"])?.command == "wrap")
+    }
+}
