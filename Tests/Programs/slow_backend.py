@@ -4,7 +4,9 @@ answers 200 with the backend's name. It dies at once on SIGTERM (Python's defaul
 application servers without a graceful mode do: whatever it was serving is lost.
 
 With SH_BROKEN_FLAG set to a file that exists at start, it never listens: a program that
-runs but never passes its health check.
+runs but never passes its health check. With SH_BIND_DELAY=SECONDS it loads for that long
+before it binds its port, as application servers do (Zope, Java, Rails): supervisord says
+RUNNING long before it serves.
 
 usage: slow_backend.py PORT NAME [DELAY]
 """
@@ -17,6 +19,8 @@ if os.path.exists(os.environ.get("SH_BROKEN_FLAG", "/nonexistent")):
     print("broken: not listening", flush=True)
     while True:
         time.sleep(3600)
+
+time.sleep(float(os.environ.get("SH_BIND_DELAY", "0")))
 
 port, name = int(sys.argv[1]), sys.argv[2]
 delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.1

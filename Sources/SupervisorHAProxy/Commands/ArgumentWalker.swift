@@ -78,3 +78,11 @@ func secondsOption(_ option: String, _ value: String, allowZero: Bool) -> Result
     }
     return .success(ms)
 }
+
+/// `--ready-when check|connect|running`.
+func readyWhenOption(_ value: String) -> Result<ReadyWhen, Problem> {
+    guard let r = ReadyWhen(rawValue: value) else {
+        return .failure(Problem("--ready-when '\(value)': expected check, connect or running"))
+    }
+    return .success(r)
+}

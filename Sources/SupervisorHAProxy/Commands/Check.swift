@@ -22,6 +22,8 @@ private final class CheckRead: HAProxyAnswers {
     private(set) var view: ServerStates
     private(set) var done = false
     private(set) var ok = false
+    /// From `show info`, read after the state: HAProxy's major and minor version.
+    private(set) var version: (major: Int, minor: Int)?
 
     init(_ socket: SocketSpec, table: MappingTable, timeoutMs: Int) {
         client = HAProxyClient(socket, timeoutMs: timeoutMs)
@@ -32,9 +34,18 @@ private final class CheckRead: HAProxyAnswers {
     func serverState(_ line: ServerStateLine) { view.take(line, table) }
 
     func finished(_ client: HAProxyClient, _ command: HAProxyClient.Command, ok: Bool, now: Int64) {
-        done = true
+        if command == .info {
+            version = ok ? client.info.version : nil
+            done = true
+            return
+        }
         self.ok = ok
-        if ok { view.conclude(table) { _, _ in } }
+        guard ok else {
+            done = true
+            return
+        }
+        view.conclude(table) { _, _ in }
+        client.showInfo(now: now, for: self)
     }
 }
 
@@ -65,6 +76,9 @@ func runCheck(_ options: Options) -> Int32 {
             problems += 1
             lines.append("FAIL \(display): unreachable: \(r.client.peer.errorText)")
             continue
+        }
+        if let v = r.version, v.major > 3 || (v.major == 3 && v.minor >= 1) {
+            lines.append("NOTE \(display): HAProxy \(v.major).\(v.minor) has the server keyword 'init-state fully-down' (e.g. on default-server): unless it is set, a server leaving maint is UP before any check; the readiness gate (--ready-when) covers that on every version")
         }
         for (m, mapping) in table.mappings.enumerated() {
             let t = table.targetOf[m]

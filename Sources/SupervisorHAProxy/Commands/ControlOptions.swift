@@ -12,8 +12,9 @@ let controlHelp = controlUsage + """
     Stops, starts or restarts supervisord's processes the way HAProxy needs it: a stop
     drains the process's servers first (drain, then wait until show stat reports no current
     and no queued session, or --drain-timeout) and then asks supervisord to stop it; a start
-    asks supervisord to start it, sets its servers ready and waits until every socket
-    reports them UP by their health check (a server without checks: ready is enough).
+    asks supervisord to start it, sets its servers ready once it serves (the readiness
+    gate: HAProxy's check passed, or its address accepts a connection when it has no check)
+    and waits until every socket reports them UP.
     NAME is as supervisorctl takes it: program, group:process or group:*.
 
     With --rolling, restart takes one process at a time, each fully back (RUNNING and UP
@@ -37,9 +38,13 @@ let controlHelp = controlUsage + """
       --map PROGRAM:BACKEND/SERVER
                                a mapping (repeatable): use these instead of those found
       --rolling                restart one process at a time, halting at the first failure
+      --batch N|N%             with --rolling: N processes (or N% of those named) at a
+                               time, never taking a backend's last server UP (unless --force)
       --force                  take down the last server UP in its backend all the same
       --drain-timeout SECONDS  longest wait for sessions to end (default 30)
-      --up-timeout SECONDS     longest wait for a started server to be UP (default 60)
+      --up-timeout SECONDS     longest wait for a started server to serve and be UP (default 60)
+      --ready-when WHEN        check (the default), connect or running: when a started
+                               server is set ready, as the listener's readiness gate
       --timeout SECONDS        bound on one exchange with HAProxy or supervisord (default 2)
       --quiet                  print errors only
       --help                   show this help
@@ -48,6 +53,30 @@ let controlHelp = controlUsage + """
     come back healthy, the roll was refused or interrupted; 2 on invalid arguments, an unknown
     NAME, or a supervisord that cannot be reached (before anything is touched).
     """
+
+/// `--batch N` (processes) or `--batch N%` (of those named), at least 1.
+enum BatchSize: Equatable {
+    case count(Int)
+    case percent(Int)
+
+    static func parse(_ value: String) -> Result<BatchSize, Problem> {
+        let b = value.bytes
+        let percent = b.last == UInt8(ascii: "%")
+        let digits = percent ? Array(b.dropLast()) : b
+        guard digits.isDigits, digits.count <= 6, let n = Int(digits.string), n >= 1, !percent || n <= 100 else {
+            return .failure(Problem("--batch '\(value)': expected a number of processes (1 or more) or a percentage (1% to 100%)"))
+        }
+        return .success(percent ? .percent(n) : .count(n))
+    }
+
+    /// How many processes of `total` one batch takes.
+    func size(of total: Int) -> Int {
+        switch self {
+        case .count(let n): n
+        case .percent(let p): max(1, (total * p + 99) / 100)
+        }
+    }
+}
 
 enum ControlAction: String {
     case stop, start, restart
@@ -66,6 +95,9 @@ struct ControlOptions: Equatable {
     var drainTimeoutMs = 30_000
     var upTimeoutMs = 60_000
     var quiet = false
+    var readyWhen = ReadyWhen.check
+    /// --batch: how many processes a roll takes at a time.
+    var batch: BatchSize?
 }
 
 enum ParsedControl: Equatable {
@@ -78,7 +110,8 @@ func parseControl(_ action: ControlAction, _ args: [String], environment env: En
     var o = ControlOptions()
     o.action = action
     var walker = ArgumentWalker(args, flags: ["--help", "--quiet", "--rolling", "--force"],
-                                valued: ["--supervisor", "--configuration", "--socket", "--map", "--timeout", "--drain-timeout", "--up-timeout"],
+                                valued: ["--supervisor", "--configuration", "--socket", "--map", "--timeout", "--drain-timeout", "--up-timeout",
+                                         "--ready-when", "--batch"],
                                 aliases: ["-c": "--configuration"])
     while let item = walker.next() {
         do {
@@ -100,6 +133,10 @@ func parseControl(_ action: ControlAction, _ args: [String], environment env: En
             case .option("--timeout", let v): o.timing.timeoutMs = try secondsOption("--timeout", v, allowZero: false).get()
             case .option("--drain-timeout", let v): o.drainTimeoutMs = try secondsOption("--drain-timeout", v, allowZero: true).get()
             case .option("--up-timeout", let v): o.upTimeoutMs = try secondsOption("--up-timeout", v, allowZero: false).get()
+            case .option("--ready-when", let v): o.readyWhen = try readyWhenOption(v).get()
+            case .option("--batch", let v):
+                guard action == .restart else { return .invalid("--batch goes with restart --rolling") }
+                o.batch = try BatchSize.parse(v).get()
             case .flag(let name), .option(let name, _): return .invalid(unhandled(name))
             }
         } catch let problem as Problem {
@@ -109,6 +146,7 @@ func parseControl(_ action: ControlAction, _ args: [String], environment env: En
         }
     }
     guard !o.names.isEmpty else { return .invalid("missing NAME: program, group:process or group:*") }
+    if o.batch != nil && !o.rolling { return .invalid("--batch goes with --rolling") }
     for n in o.names {
         let b = n.bytes
         if b.isEmpty || b.contains(where: { $0 <= 0x20 || $0 == 0x7f }) || b.filter({ $0 == colon }).count > 1 {

@@ -38,6 +38,12 @@ let help = usage + """
     State table: RUNNING -> ready; STOPPING -> drain; STARTING, BACKOFF, EXITED,
     STOPPED, FATAL, UNKNOWN -> maint.
 
+    Readiness gate: supervisord says RUNNING before an application server listens, and
+    HAProxy puts a server leaving maint UP at once. So a server goes from maint to ready only
+    once its program serves: one that HAProxy checks waits in drain with its health forced
+    down until its check passes; one without a check waits in maint until its address
+    (show stat's addr) accepts a connection.
+
     Options:
       --socket SOCKET       a stats socket; repeat for several HAProxy instances. When
                             given, every positional argument is a mapping
@@ -56,6 +62,13 @@ let help = usage + """
                             $SUPERVISOR_SERVER_URL; 'none' turns start-up sync off)
       --on STATE=ACTION     override the state table; ACTION is ready, drain, maint or
                             ignore (repeatable), e.g. --on STOPPING=maint
+      --ready-when WHEN     when a server leaving maint is set ready: check (HAProxy's
+                            check passed, or a connect to a server without one; the
+                            default), connect (its address accepts a connection) or
+                            running (at RUNNING, as the original tool)
+      --ready-timeout SECONDS
+                            say in the log which server is still not serving after this
+                            long, and what HAProxy showed (default 60; it stays out)
       --check               check that every mapped server exists on every socket, print
                             each one's state, exit 0 if all is well and 1 if not
       --dry-run             speak the protocol and log the commands; send none

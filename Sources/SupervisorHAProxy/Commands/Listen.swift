@@ -34,7 +34,8 @@ final class Listener {
         self.log = log
         policy = .listener(timeoutMs: options.timing.timeoutMs)
         convergence = Convergence(table: MappingTable(options.mappings), sockets: options.sockets,
-                                  timing: options.timing, log: log, dryRun: options.dryRun)
+                                  timing: options.timing, log: log, dryRun: options.dryRun,
+                                  readyWhen: options.readyWhen, readyBoundMs: Int64(options.readyTimeoutMs), reactor: reactor)
         channel = EventChannel(input: input, output: output, log: log) { [unowned self] reader in
             handleEvent(reader)
         }

@@ -14,6 +14,8 @@ struct Options: Equatable {
     var check = false
     var dryRun = false
     var logLevel = Logger.Level.info
+    var readyWhen = ReadyWhen.check
+    var readyTimeoutMs = 60_000
 }
 
 enum ParsedCommandLine: Equatable {
@@ -35,7 +37,8 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
     }
     var positional: [String] = []
     var walker = ArgumentWalker(args, flags: ["--help", "--version", "--quiet", "--verbose", "--check", "--dry-run"],
-                                valued: ["--socket", "--timeout", "--retry-max", "--resync", "--reload-check", "--supervisor", "--on"])
+                                valued: ["--socket", "--timeout", "--retry-max", "--resync", "--reload-check", "--supervisor", "--on",
+                                         "--ready-when", "--ready-timeout"])
     while let item = walker.next() {
         do {
             switch try item.get() {
@@ -55,6 +58,8 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
             case .option("--reload-check", let v): o.timing.reloadCheckMs = try secondsOption("--reload-check", v, allowZero: true).get()
             case .option("--supervisor", let v): o.supervisor = try supervisorOption(v, env).get()
             case .option("--on", let v): if let problem = o.stateTable.override(v) { return .invalid(problem) }
+            case .option("--ready-when", let v): o.readyWhen = try readyWhenOption(v).get()
+            case .option("--ready-timeout", let v): o.readyTimeoutMs = try secondsOption("--ready-timeout", v, allowZero: false).get()
             case .flag(let name), .option(let name, _): return .invalid(unhandled(name))
             }
         } catch let problem as Problem {

@@ -116,7 +116,7 @@ final class ProcessControl {
         if let signals { reactor.add(signals) }
         guard let urls = supervisorURLs() else { return 2 }
         for url in urls {
-            let client = SupervisorClient(url: url, keys: ["group", "name", "command"], timeoutMs: ProcessControl.controlCallMs,
+            let client = SupervisorClient(url: url, keys: ["group", "name", "command", "statename"], timeoutMs: ProcessControl.controlCallMs,
                                           valueCapacity: 1 << 20)
             reactor.add(client)
             hosts.append(Host(url: url, client: client))
@@ -218,27 +218,32 @@ final class ProcessControl {
                 say("drained \(what) after \(seconds(since: t0))")
             }
         }
-        guard try each(steps, "supervisor.stopProcess", done: "stopped", already: (70, "was not running"), refused: "did not stop") else {
-            return false
-        }
+        guard try supervise(steps, start: false) else { return false }
         if !groups.isEmpty { _ = try setAll(groups, .maint, what) }
         return true
     }
 
-    /// Start, ready, wait until UP everywhere.
+    /// Start, ready once serving (the readiness gate), wait until UP everywhere.
     private func startPhase(_ steps: [Step]) throws -> Bool {
-        guard try each(steps, "supervisor.startProcess", done: "started", already: (60, "was already running"), refused: "did not start") else {
-            return false
-        }
+        guard try supervise(steps, start: true) else { return false }
         let groups = serverGroups(steps)
         guard !groups.isEmpty else { return true }
         let what = names(steps)
         let t0 = shim_now_ms()
-        guard try setAll(groups, .ready, what) else {
+        let deadline = t0 + Int64(options.upTimeoutMs)
+        for g in groups { g.admit(options.readyWhen, boundMs: Int64(options.upTimeoutMs), reactor: reactor, now: t0) }
+        try wait(ms: Int64(options.upTimeoutMs)) { groups.allSatisfy(\.settled) }
+        if let g = groups.first(where: { !$0.settled }), let gates = g.gates {
+            var seen: [String] = []
+            for (k, t) in g.targets.enumerated() where gates.holding(k) { seen.append("\(t.name) on \(g.peer.display): \(gates.seen(k))") }
+            fail("\(what) did not come back healthy within \(seconds(since: t0)): \(seen.joined(separator: "; ")); left out of rotation")
+            return false
+        }
+        for g in groups where g.outcome != .ok { fail("\(g.peer.errorText); \(what) not set to ready there") }
+        guard groups.allSatisfy({ $0.outcome == .ok }) else {
             fail("halted: \(what) not set to ready")
             return false
         }
-        let deadline = t0 + Int64(options.upTimeoutMs)
         while true {
             let read = try readAll(groups)
             if read && groups.allSatisfy({ g in g.targets.indices.allSatisfy { g.settledUp($0) } }) {
@@ -260,58 +265,120 @@ final class ProcessControl {
         }
     }
 
-    /// Asks supervisord to stop or start each process in turn (waiting for it); false (said)
-    /// at the first it refused. `already` is the fault that means it already is as asked
-    /// (70 NOT_RUNNING, 60 ALREADY_STARTED).
-    private func each(_ steps: [Step], _ method: String, done: String, already: (fault: Int, words: String),
-                      refused: String) throws -> Bool {
-        for s in steps {
-            let t0 = shim_now_ms()
-            guard let failure = try call(hosts[s.host], method, [.string(s.namespec), .bool(true)]) else {
-                say("\(done) \(s.display) after \(seconds(since: t0))")
+    /// Asks supervisord to stop or start every process of `steps` at once (without waiting),
+    /// then reads each host's `getAllProcessInfo` until every one is as asked: N programs cost
+    /// one stop or one start-up, not N. False (said) at the first supervisord refused, or
+    /// that did not get there (FATAL, or still not there at the bound).
+    private func supervise(_ steps: [Step], start: Bool) throws -> Bool {
+        let method = start ? "supervisor.startProcess" : "supervisor.stopProcess"
+        let t0 = shim_now_ms()
+        var waiting: [Int] = []
+        for (i, s) in steps.enumerated() {
+            guard let failure = try call(hosts[s.host], method, [.string(s.namespec), .bool(false)]) else {
+                waiting.append(i)
                 continue
             }
-            guard faultCode(hosts[s.host]) == already.fault else {
-                fail("\(s.display) \(refused): \(failure)")
+            // 60 ALREADY_STARTED, 70 NOT_RUNNING: it already is as asked.
+            guard faultCode(hosts[s.host]) == (start ? 60 : 70) else {
+                fail("\(s.display) \(start ? "did not start" : "did not stop"): \(failure)")
                 return false
             }
-            say("\(s.display) \(already.words)")
+            say("\(s.display) \(start ? "was already running" : "was not running")")
+        }
+        let deadline = t0 + Int64(start ? options.upTimeoutMs : ProcessControl.controlCallMs)
+        while !waiting.isEmpty {
+            var states: [String: String] = [:]
+            for h in Set(waiting.map { steps[$0].host }) {
+                let host = hosts[h]
+                if let failure = try call(host, "supervisor.getAllProcessInfo", onStruct: { s in
+                    guard let g = s.value(0), let n = s.value(1), let state = s.value(3) else { return }
+                    states["\(h) \(String(bytes: g)):\(String(bytes: n))"] = String(bytes: state)
+                }) {
+                    fail("supervisord at \(host.url.display): \(failure)")
+                    return false
+                }
+            }
+            var still: [Int] = []
+            for i in waiting {
+                let s = steps[i]
+                let state = states["\(s.host) \(s.namespec)"] ?? "gone"
+                switch (start, state) {
+                case (true, "RUNNING"), (false, "STOPPED"), (false, "EXITED"), (false, "FATAL"):
+                    say("\(start ? "started" : "stopped") \(s.display) after \(seconds(since: t0))")
+                case (true, "FATAL"), (true, "STOPPED"), (true, "EXITED"), (_, "gone"):
+                    fail("\(s.display) did not start: supervisord says \(state)")
+                    return false
+                default:
+                    if shim_now_ms() >= deadline {
+                        fail("\(s.display) did not \(start ? "start" : "stop") within \(seconds(since: t0)): supervisord says \(state)")
+                        return false
+                    }
+                    still.append(i)
+                }
+            }
+            waiting = still
+            if !waiting.isEmpty { try wait(ms: ProcessControl.pollEveryMs) }
         }
         return true
     }
 
-    /// One process at a time; halts at the first that does not come back healthy.
+    /// A batch at a time (one process without --batch); halts at the first batch that does
+    /// not come back healthy.
     private func roll(_ steps: [Step]) throws -> Int32 {
-        for (k, s) in steps.enumerated() {
+        let size = options.batch.map { $0.size(of: steps.count) } ?? 1
+        var k = 0
+        while k < steps.count {
             let rest = steps[k...].map(\.display).joined(separator: ", ")
             if let sig = interrupted {
-                fail("\(signalName(sig)): stopped before \(s.display); not touched: \(rest)")
+                fail("\(signalName(sig)): stopped before \(steps[k].display); not touched: \(rest)")
                 return 1
             }
-            if !options.force, let refusal = try lastServerRefusal(s) {
-                fail("refusing to take down \(s.display): \(refusal) (--force to do it all the same); not touched: \(rest)")
+            let batch: [Step]
+            switch try nextBatch(steps[k...], size: size) {
+            case .success(let b): batch = b
+            case .failure(let refusal):
+                fail("refusing to take down \(steps[k].display): \(refusal.text) (--force to do it all the same); not touched: \(rest)")
                 return 1
             }
-            guard try stopPhase([s]), try startPhase([s]) else {
-                let after = steps[(k + 1)...].map(\.display)
-                fail("halted at \(s.display)\(after.isEmpty ? "" : "; not touched: " + after.joined(separator: ", "))")
+            guard try stopPhase(batch), try startPhase(batch) else {
+                let after = steps[(k + batch.count)...].map(\.display)
+                fail("halted at \(names(batch))\(after.isEmpty ? "" : "; not touched: " + after.joined(separator: ", "))")
                 return 1
             }
             membersAfterStep.append(reactor.memberCount)
+            k += batch.count
         }
         return finish("restarted", steps.count)
     }
 
-    /// Why taking this process down now would leave a backend with no server UP, if it would.
-    private func lastServerRefusal(_ s: Step) throws -> String? {
-        let groups = serverGroups([s])
-        guard !groups.isEmpty else { return nil }
-        guard try readAll(groups) else { return "cannot read show stat to know whether it is the last server UP" }
-        for g in groups {
-            for (k, t) in g.targets.enumerated() where g.serving(k) && g.othersUp[k] == 0 {
-                return "\(t.name) is the last server UP and ready in backend \(t.backend.string) on \(g.peer.display)"
+    /// The next batch: up to `size` of the next processes, in order, as long as every backend
+    /// keeps a server UP and ready outside the batch on every socket (unless --force). A
+    /// failure names the server that would be the last one taken.
+    private func nextBatch(_ rest: ArraySlice<Step>, size: Int) throws -> Result<[Step], Problem> {
+        let candidates = Array(rest.prefix(size))
+        if options.force { return .success(candidates) }
+        let groups = serverGroups(candidates)
+        guard !groups.isEmpty else { return .success(candidates) }
+        guard try readAll(groups) else { return .failure(Problem("cannot read show stat to know whether it is the last server UP")) }
+        // Per socket and backend: how many of its serving servers the batch takes so far.
+        var taken: [String: Int] = [:]
+        var batch: [Step] = []
+        for s in candidates {
+            var adds: [String: Int] = [:]
+            for g in groups where s.sockets.contains(where: { $0.text == g.peer.display }) {
+                for (k, t) in g.targets.enumerated() where s.targets.contains(t) && g.serving(k) {
+                    let key = "\(g.peer.display) \(t.backend.string)"
+                    adds[key, default: 0] += 1
+                    // othersUp counts the backend's other servers UP and ready.
+                    if taken[key, default: 0] + adds[key]! >= g.othersUp[k] + 1 {
+                        if !batch.isEmpty { return .success(batch) }
+                        return .failure(Problem("\(t.name) is the last server UP and ready in backend \(t.backend.string) on \(g.peer.display)"))
+                    }
+                }
             }
+            taken.merge(adds, uniquingKeysWith: +)
+            batch.append(s)
         }
-        return nil
+        return .success(batch)
     }
 }

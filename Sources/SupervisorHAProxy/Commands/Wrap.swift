@@ -63,6 +63,9 @@ final class Wrapper {
         for g in groups {
             reactor.add(g.client)
             g.onEnd = { [unowned self] g, now in groupEnded(g, now: now) }
+            g.onOverdue = { [unowned self, unowned g] t, seen in
+                log.log(.warning, "\(t.name) at \(g.peer.display): not serving \(options.readyTimeoutMs / 1000) s after RUNNING (\(seen)); kept out of rotation until it does")
+            }
         }
         reactor.add(timer)
         if let url = options.supervisor, options.programName != nil {
@@ -90,9 +93,9 @@ final class Wrapper {
         let now = shim_now_ms()
         setAll(.maint, now: now)
         if supervisor == nil {
-            log.log(.info, "no supervisord to ask (--supervisor none or no $SUPERVISOR_SERVER_URL): \(serversText) ready at once")
+            log.log(.info, "no supervisord to ask (--supervisor none or no $SUPERVISOR_SERVER_URL): \(serversText) ready \(admission)")
             phase = .running
-            setAll(.ready, now: now)
+            admitAll(now: now)
         } else {
             askSupervisor(now: now)
         }
@@ -186,6 +189,19 @@ final class Wrapper {
         for g in groups { g.set(state, now: now) }
     }
 
+    /// Ready on every socket once the program serves there (the readiness gate).
+    private func admitAll(now: Int64) {
+        for g in groups { g.admit(options.readyWhen, boundMs: Int64(options.readyTimeoutMs), reactor: reactor, now: now) }
+    }
+
+    private var admission: String {
+        switch options.readyWhen {
+        case .running: "at once"
+        case .check: "once it serves (HAProxy's check passes, or its address accepts a connection)"
+        case .connect: "once its address accepts a connection"
+        }
+    }
+
     /// After a `set` settled: said when it failed (a stop is never held up, and the
     /// listener's resync repairs what a wrap could not).
     private func groupEnded(_ g: ServerGroup, now: Int64) {
@@ -239,14 +255,14 @@ final class Wrapper {
             guard phase == .starting, let state = s.value(3) else { return }
             if state.equals("RUNNING") {
                 phase = .running
-                log.log(.info, "supervisord reports \(name) RUNNING: \(serversText) ready")
-                setAll(.ready, now: shim_now_ms())
+                log.log(.info, "supervisord reports \(name) RUNNING: \(serversText) ready \(admission)")
+                admitAll(now: shim_now_ms())
             }
         }, onDone: { [unowned self] failure in
             if let failure, phase == .starting {
-                log.log(.warning, "cannot ask supervisord whether \(name) is RUNNING (\(failure)); \(serversText) ready now")
+                log.log(.warning, "cannot ask supervisord whether \(name) is RUNNING (\(failure)); \(serversText) ready \(admission)")
                 phase = .running
-                setAll(.ready, now: shim_now_ms())
+                admitAll(now: shim_now_ms())
             }
             again()
         })

@@ -14,7 +14,8 @@ let wrapHelp = wrapUsage + """
       command = supervisor-haproxy wrap unix:///run/haproxy/admin.sock web/web1 -- bin/web1
 
     At start: the servers go to maint, and to ready once supervisord reports the program
-    RUNNING (at once when no supervisord is known).
+    RUNNING (at once when no supervisord is known) and it serves: through the readiness
+    gate, as the listener's (see 'supervisor-haproxy --help').
     On SIGTERM, SIGINT or SIGQUIT: drain on every socket; wait until HAProxy reports no
     current and no queued session on the servers (show stat), or --drain-timeout; then the
     same signal to the program's process group; once it has exited, maint. A second stop
@@ -31,6 +32,9 @@ let wrapHelp = wrapUsage + """
                                program's stopwaitsecs from supervisord, else 5)
       --supervisor URL         supervisord, asked for stopwaitsecs and when the program is
                                RUNNING (default $SUPERVISOR_SERVER_URL; 'none': ready at once)
+      --ready-when WHEN        check (the default), connect or running: as the listener's
+      --ready-timeout SECONDS  say which server is still not serving after this long
+                               (default 60; it stays out of rotation)
       --quiet                  log errors only
       --verbose                also log each exchange
       --help                   show this help
@@ -51,6 +55,8 @@ struct WrapOptions: Equatable {
     var programName: String?
     var startupWarnings: [String] = []
     var logLevel = Logger.Level.info
+    var readyWhen = ReadyWhen.check
+    var readyTimeoutMs = 60_000
 }
 
 enum ParsedWrap: Equatable {
@@ -76,7 +82,7 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
     o.command = Array(args[(dashes + 1)...])
     var positional: [String] = []
     var walker = ArgumentWalker(Array(args[..<dashes]), flags: ["--help", "--quiet", "--verbose"],
-                                valued: ["--socket", "--timeout", "--drain-timeout", "--supervisor"])
+                                valued: ["--socket", "--timeout", "--drain-timeout", "--supervisor", "--ready-when", "--ready-timeout"])
     while let item = walker.next() {
         do {
             switch try item.get() {
@@ -88,6 +94,8 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
             case .option("--timeout", let v): o.timing.timeoutMs = try secondsOption("--timeout", v, allowZero: false).get()
             case .option("--drain-timeout", let v): o.drainTimeoutMs = try secondsOption("--drain-timeout", v, allowZero: true).get()
             case .option("--supervisor", let v): o.supervisor = try supervisorOption(v, env).get()
+            case .option("--ready-when", let v): o.readyWhen = try readyWhenOption(v).get()
+            case .option("--ready-timeout", let v): o.readyTimeoutMs = try secondsOption("--ready-timeout", v, allowZero: false).get()
             case .flag(let name), .option(let name, _): return .invalid(unhandled(name))
             }
         } catch let problem as Problem {

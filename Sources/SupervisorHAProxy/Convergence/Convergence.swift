@@ -8,6 +8,9 @@ final class Convergence {
     let log: Logger
     let timing: Timing
     let dryRun: Bool
+    let readyWhen: ReadyWhen
+    let readyBoundMs: Int64
+    unowned let reactor: Reactor
     private(set) var instances: [HAProxyInstance] = []
     /// nil: not known yet (no event, no sync); such a server is left alone.
     private(set) var desired: [AdminState?]
@@ -15,8 +18,12 @@ final class Convergence {
     /// the event is newer than what the sync will report, so the sync leaves it alone.
     private var eventDuringSync: [Bool]
 
-    init(table: MappingTable, sockets: [SocketSpec], timing: Timing, log: Logger, dryRun: Bool) {
+    init(table: MappingTable, sockets: [SocketSpec], timing: Timing, log: Logger, dryRun: Bool,
+         readyWhen: ReadyWhen = .check, readyBoundMs: Int64 = 60_000, reactor: Reactor) {
         self.table = table
+        self.readyWhen = readyWhen
+        self.readyBoundMs = readyBoundMs
+        self.reactor = reactor
         self.timing = timing
         self.log = log
         self.dryRun = dryRun
@@ -27,9 +34,10 @@ final class Convergence {
 
     /// Records that `target` should be in `state` on every instance.
     func record(target: Int, state: AdminState) {
+        let old = desired[target]
         desired[target] = state
         eventDuringSync[target] = true
-        for i in instances { i.markPending(target) }
+        for i in instances { i.changed(target, from: old, to: state) }
     }
 
     /// Whether every instance has nothing left it can send now.
@@ -45,8 +53,9 @@ final class Convergence {
     func recordFromSync(target: Int, state: AdminState) -> Bool {
         guard !eventDuringSync[target] else { return false }
         if desired[target] != state {
+            let old = desired[target]
             desired[target] = state
-            for i in instances { i.markPending(target) }
+            for i in instances { i.changed(target, from: old, to: state) }
         }
         return true
     }

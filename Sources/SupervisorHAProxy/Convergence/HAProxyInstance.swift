@@ -1,7 +1,10 @@
-/// One HAProxy instance, reached through one stats socket: its pending changes and its
-/// schedule (retry, resync, reload check). The I/O is its `HAProxyClient`'s; what is sent
-/// when, and what an answer means, is decided here. One that is down or hanging costs the
-/// others nothing: each has its own client on the reactor.
+import CSocketShim
+
+/// One HAProxy instance, reached through one stats socket: its pending changes, its
+/// schedule (retry, resync, reload check) and the readiness gates of its servers (each gates
+/// on this instance's own view). The I/O is its `HAProxyClient`'s; what is sent when, and
+/// what an answer means, is decided here. One that is down or hanging costs the others
+/// nothing: each has its own client on the reactor.
 final class HAProxyInstance: HAProxyAnswers {
     let client: HAProxyClient
     unowned let convergence: Convergence
@@ -11,9 +14,14 @@ final class HAProxyInstance: HAProxyAnswers {
     private(set) var view: ServerStates
     /// Wakes the instance for its next retry, resync or reload check.
     private var timer: Timer!
+    let gates: ReadinessGates
+    private var gatePollAt: Int64 = 0
+    private var pollBackends: [[UInt8]] = []
+    private var backendPolled: [Bool]
     private var batch: [Int] = []
-    /// The state each command of the batch sets.
-    private var batchState: [AdminState] = []
+    /// What each entry of the batch does, and whether it is a gate's entry.
+    private var batchChange: [ServerChange] = []
+    private var batchIsGate: [Bool] = []
     /// The worker HAProxy's `show info` last named: a change means a reload or restart.
     private(set) var workerPid: Int?
     private var workerStart: Int?
@@ -29,14 +37,49 @@ final class HAProxyInstance: HAProxyAnswers {
         let n = convergence.table.targets.count
         pending = Array(repeating: false, count: n)
         view = ServerStates(convergence.table)
+        gates = ReadinessGates(count: n, mode: convergence.readyWhen, boundMs: convergence.readyBoundMs,
+                               reactor: convergence.reactor)
+        backendPolled = Array(repeating: false, count: convergence.table.backendCount)
         batch.reserveCapacity(n)
-        batchState.reserveCapacity(n)
+        batchChange.reserveCapacity(n)
+        batchIsGate.reserveCapacity(n)
+        pollBackends.reserveCapacity(convergence.table.backendCount)
         timer = Timer { [unowned self] now in startNext(now: now) }
+        gates.onPassed = { [unowned self] t, _ in
+            if let l = log.begin(.info) {
+                l.append(table.targets[t].name)
+                l.append(" serves at ")
+                l.append(peer.display)
+                l.append(": sending READY")
+                log.end()
+            }
+            markPending(t)
+        }
+        gates.onOverdue = { [unowned self] t, seen in
+            log.log(.warning, "\(table.targets[t].name) at \(peer.display): not serving \(convergence.readyBoundMs / 1000) s after RUNNING (\(seen)); kept out of rotation until it does")
+        }
         rearm()
     }
 
     /// Its members of the reactor: the client, and the timer.
     var members: [Pollable] { [client, timer] }
+
+    /// The desired state of t changed (an event, a sync): ready goes through the gate.
+    func changed(_ t: Int, from old: AdminState?, to new: AdminState) {
+        if new == .ready && !convergence.dryRun {
+            let now = shim_now_ms()
+            gates.begin(t, fromMaint: old != nil && old != .ready && old != .drain, now: now)
+            if gates.holding(t) {
+                // Its first look is due at once: a gate that begins decides without waiting.
+                gatePollAt = min(gatePollAt, now)
+                clearPending(t)
+                return rearm()
+            }
+        } else {
+            gates.open(t)
+        }
+        markPending(t)
+    }
 
     func markPending(_ t: Int) {
         if !pending[t] {
@@ -60,12 +103,17 @@ final class HAProxyInstance: HAProxyAnswers {
     }
 
     /// Whether nothing is in flight and nothing that can go is waiting (or it is failing).
-    var settled: Bool { !client.busy && (pendingCount == 0 || schedule.failures > 0) }
+    var settled: Bool { !client.busy && (pendingCount == 0 && gates.entering == 0 || schedule.failures > 0) }
+
+    private var hasWork: Bool { pendingCount > 0 || gates.entering > 0 }
 
     /// The timer at the next time something is due (none while an exchange is in flight: its
     /// end decides).
     private func rearm() {
-        if client.busy { timer.cancel() } else { timer.fire(at: schedule.wakeAt(hasPending: pendingCount > 0)) }
+        if client.busy { return timer.cancel() }
+        var at = schedule.wakeAt(hasPending: hasWork)
+        if schedule.failures == 0 && gates.polling > 0 { at = min(at, gatePollAt) }
+        timer.fire(at: at)
     }
 
     private func startNext(now: Int64) {
@@ -73,8 +121,10 @@ final class HAProxyInstance: HAProxyAnswers {
         if schedule.readDue(now: now) {
             view.begin()
             client.showServersState(now: now, for: self)
-        } else if pendingCount > 0 {
+        } else if hasWork {
             startSend(now: now)
+        } else if gates.polling > 0 && gatePollAt <= now {
+            pollGates(now: now)
         } else if schedule.infoDue(now: now) {
             client.showInfo(now: now, for: self)
         }
@@ -85,14 +135,22 @@ final class HAProxyInstance: HAProxyAnswers {
 
     func serverState(_ line: ServerStateLine) { view.take(line, table) }
 
+    func stat(_ line: StatLine) {
+        guard let t = table.target(backend: line.backend, server: line.server), gates.holding(t) else { return }
+        gates.take(line, t, now: shim_now_ms())
+    }
+
     func finished(_ client: HAProxyClient, _ command: HAProxyClient.Command, ok: Bool, now: Int64) {
         var good = ok
         if ok {
             switch command {
             case .serversState: readFinished(now: now)
             case .info: infoFinished(now: now)
-            case .set: good = sendFinished()
-            case .stat, .none: break
+            case .set: good = sendFinished(now: now)
+            case .stat:
+                gates.pollEnded(now: now)
+                gatePollAt = now + ReadinessGates.pollMs
+            case .none: break
             }
         }
         if good {
@@ -103,7 +161,7 @@ final class HAProxyInstance: HAProxyAnswers {
         } else {
             failed(now: now)
         }
-        if schedule.wakeAt(hasPending: pendingCount > 0) <= now { startNext(now: now) } else { rearm() }
+        if schedule.wakeAt(hasPending: hasWork) <= now { startNext(now: now) } else { rearm() }
     }
 
     private func failed(now: Int64) {
@@ -155,6 +213,11 @@ final class HAProxyInstance: HAProxyAnswers {
         for t in table.targets.indices where view.presence[t] == .present {
             guard let want = convergence.desired[t] else { continue }
             let actual = view.admin(t)
+            if gates.holding(t) {
+                // Out of rotation on purpose; ready again (a reload forgot the gate): anew.
+                if actual == .ready { gates.begin(t, fromMaint: true, now: now) }
+                continue
+            }
             if actual != want && !pending[t] {
                 log.log(.warning, "resync: \(table.targets[t].name) at \(peer.display) is \(actual.word), want \(want.word); repairing")
                 markPending(t)
@@ -180,22 +243,45 @@ final class HAProxyInstance: HAProxyAnswers {
 
     // MARK: set server
 
-    /// Sends as many pending changes as fit in one command line.
+    /// Sends as many pending changes, and gate entries, as fit in one command line.
     private func startSend(now: Int64) {
         batch.removeAll(keepingCapacity: true)
-        batchState.removeAll(keepingCapacity: true)
+        batchChange.removeAll(keepingCapacity: true)
+        batchIsGate.removeAll(keepingCapacity: true)
         if convergence.dryRun { return dryRun() }
         client.set(now: now, for: self) { add in
             for t in pending.indices where pending[t] {
-                guard let state = convergence.desired[t] else {
+                guard let state = convergence.desired[t], !gates.holding(t) else {
                     clearPending(t)
                     continue
                 }
-                guard add(table.targets[t], state) else { break }
+                guard add(table.targets[t], .state(state)) else { return }
                 batch.append(t)
-                batchState.append(state)
+                batchChange.append(.state(state))
+                batchIsGate.append(false)
+            }
+            guard gates.entering > 0 else { return }
+            for t in gates.steps.indices where gates.steps[t] == .entering {
+                guard add(table.targets[t], gates.entryChange[t]) else { return }
+                batch.append(t)
+                batchChange.append(gates.entryChange[t])
+                batchIsGate.append(true)
             }
         }
+    }
+
+    /// `show stat` of the backends whose servers wait at their gate.
+    private func pollGates(now: Int64) {
+        pollBackends.removeAll(keepingCapacity: true)
+        for t in gates.steps.indices where gates.steps[t] == .deciding || gates.steps[t] == .checking {
+            let b = table.backendOf[t]
+            if !backendPolled[b] {
+                backendPolled[b] = true
+                pollBackends.append(table.targets[t].backend)
+            }
+        }
+        for b in backendPolled.indices { backendPolled[b] = false }
+        client.showStat(backends: pollBackends, now: now, for: self)
     }
 
     private func dryRun() {
@@ -212,9 +298,23 @@ final class HAProxyInstance: HAProxyAnswers {
     }
 
     /// Takes HAProxy's answer to each command of the batch (the client checked it is whole).
-    private func sendFinished() -> Bool {
+    private func sendFinished(now: Int64) -> Bool {
         client.forEachAnswer { k, body in
-            let t = batch[k], state = batchState[k]
+            let t = batch[k]
+            guard case .state(let state) = batchChange[k], !batchIsGate[k] else {
+                // A gate entry: from now on its check (or its probe) decides.
+                gates.entered(t, ok: body.count == 0, now: now)
+                if body.count > 0 {
+                    log.log(.error, "HAProxy at \(peer.display) answered '\(String(bytes: body))' to the readiness gate's entry for \(table.targets[t].name)")
+                } else if let l = log.begin(.info) {
+                    l.append(table.targets[t].name)
+                    l.append(" at ")
+                    l.append(peer.display)
+                    l.append(gates.entryChange[t] == .gateEntry ? ": drain, health down: waiting for its check to pass" : ": maint: waiting for its address to accept a connection")
+                    log.end()
+                }
+                return
+            }
             // A newer state that came while this one was on its way stays pending.
             if convergence.desired[t] == state { clearPending(t) }
             if body.count == 0 {

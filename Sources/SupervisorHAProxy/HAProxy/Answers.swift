@@ -15,6 +15,33 @@ func appendSetServer(_ b: FixedBuffer, _ target: Target, _ state: AdminState) {
     b.append(state.word)
 }
 
+/// What one entry of a `set` does to a server: put it in an admin state, or take it into the
+/// readiness gate: drain (no new request; its checks run) with its health forced down, so that
+/// only checks that pass from now on bring it UP (docs/protocols.md, "The readiness gate").
+enum ServerChange: Equatable {
+    case state(AdminState)
+    case gateEntry
+
+    /// How many commands the entry sends.
+    var commands: Int { self == .gateEntry ? 2 : 1 }
+}
+
+/// The entry's commands, joined by ';', without a newline.
+func appendChange(_ b: FixedBuffer, _ target: Target, _ change: ServerChange) {
+    switch change {
+    case .state(let s):
+        appendSetServer(b, target, s)
+    case .gateEntry:
+        appendSetServer(b, target, .drain)
+        b.append(byte: UInt8(ascii: ";"))
+        b.append("set server ")
+        b.append(target.backend)
+        b.append(byte: slash)
+        b.append(target.server)
+        b.append(" health down")
+    }
+}
+
 let showServersStateLine: StaticString = "show servers state\n"
 let showInfoLine: StaticString = "show info\n"
 

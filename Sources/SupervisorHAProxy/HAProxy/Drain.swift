@@ -86,7 +86,7 @@ final class Drain {
                 if g.sessions == 0 { waiting[k] = false } else { nextReadAt[k] = now + pollEveryMs }
             }
             countFirst()
-        case .idle:
+        case .idle, .gating:
             break
         }
         check(now: now)

@@ -32,8 +32,9 @@ final class HAProxyClient: Pollable {
     private weak var user: HAProxyAnswers?
     private let request = FixedBuffer(capacity: 16384)
     private let answer = FixedBuffer(capacity: 16384)
-    /// How many `set server` commands the last `set` sent.
+    /// How many entries the last `set` sent, and how many commands each has.
     private(set) var setCount = 0
+    private var entryCommands: [UInt8] = []
     private var states = ServerStateReader()
     private var stats = StatReader()
     /// From the last `show info`.
@@ -43,6 +44,7 @@ final class HAProxyClient: Pollable {
         peer = Peer(display: socket.text, endpoint: socket.endpoint)
         exchange = Exchange(peer: peer)
         self.timeoutMs = timeoutMs
+        entryCommands.reserveCapacity(request.capacity / 20)
     }
 
     var busy: Bool { exchange.inFlight }
@@ -51,24 +53,26 @@ final class HAProxyClient: Pollable {
 
     // MARK: commands
 
-    /// `set server B/S state X` for as many changes as `fill` offers and one request holds:
+    /// `set server B/S ...` for as many changes as `fill` offers and one request holds:
     /// `fill` calls `add` with each until it returns false (full). Returns how many were
     /// taken (0: nothing is sent).
     @discardableResult
-    func set(now: Int64, for user: HAProxyAnswers, _ fill: ((Target, AdminState) -> Bool) -> Void) -> Int {
+    func set(now: Int64, for user: HAProxyAnswers, _ fill: ((Target, ServerChange) -> Bool) -> Void) -> Int {
         request.clear()
         setCount = 0
-        fill { target, state in
+        entryCommands.removeAll(keepingCapacity: true)
+        fill { target, change in
             let before = request.count
             if setCount > 0 { request.append(byte: UInt8(ascii: ";")) }
-            appendSetServer(request, target, state)
+            appendChange(request, target, change)
             // Room for the newline that ends the request.
-            if request.count > request.capacity - 1 || request.truncated {
+            if request.count > request.capacity - 1 || request.truncated || entryCommands.count == entryCommands.capacity {
                 request.count = before
                 request.truncated = false
                 return false
             }
             setCount += 1
+            entryCommands.append(UInt8(change.commands))
             return true
         }
         guard setCount > 0 else { return 0 }
@@ -113,12 +117,17 @@ final class HAProxyClient: Pollable {
         exchange.cancel()
     }
 
-    /// HAProxy's answer to each command of the last `set` (empty: done), after it ended ok.
+    /// HAProxy's answer to each entry of the last `set` (empty: done; an entry of two
+    /// commands gives the first refusal), after it ended ok.
     func forEachAnswer(_ body: (Int, ByteView) -> Void) {
         var pos = 0
         for k in 0..<setCount {
-            guard let b = nextAnswer(answer.bytes, from: &pos) else { return }
-            body(k, b)
+            var said = ByteView.empty
+            for _ in 0..<Int(entryCommands[k]) {
+                guard let b = nextAnswer(answer.bytes, from: &pos) else { return }
+                if said.count == 0 { said = b }
+            }
+            body(k, said)
         }
     }
 
@@ -156,7 +165,7 @@ final class HAProxyClient: Pollable {
         switch command {
         case .set:
             var pos = 0
-            for _ in 0..<setCount {
+            for _ in 0..<entryCommands.reduce(0, { $0 + Int($1) }) {
                 guard nextAnswer(answer.bytes, from: &pos) != nil, !answer.truncated else {
                     // The peer closed without answering every command: HAProxy died
                     // mid-answer, or it is not HAProxy.

@@ -1,3 +1,5 @@
+import CSocketShim
+
 /// The servers one command works on, on one stats socket (`wrap`'s, a step of `restart`):
 /// the state it wants them in, and what the last `show stat` showed of them. Not a member of
 /// the reactor: its exchanges run on the socket's one `HAProxyClient`, which several groups
@@ -6,8 +8,10 @@
 /// The one ordering rule: a `set` in flight is never abandoned, since HAProxy does not order
 /// commands sent on two connections; a newer state is sent once it has ended. A read in
 /// flight changes nothing at HAProxy and is abandoned for a `set`.
+///
+/// `admit` is `set(.ready)` through the readiness gate: every target ready once it serves.
 final class ServerGroup: HAProxyAnswers {
-    enum Step: Equatable { case idle, setting(AdminState), readingStat }
+    enum Step: Equatable { case idle, setting(AdminState), readingStat, gating }
     enum Outcome: Equatable { case none, ok, failed }
 
     let client: HAProxyClient
@@ -32,6 +36,13 @@ final class ServerGroup: HAProxyAnswers {
     let status: [FixedBuffer]
     private(set) var othersUp: [Int]
     private var seen: [Bool]
+    /// While admitting: the targets' gates, and when they are next read.
+    private(set) var gates: ReadinessGates?
+    private var gateTimer: Timer?
+    private var nextGateRead: Int64 = 0
+    private weak var reactor: Reactor?
+    /// Told once per target still not serving at the gate's bound (what was seen, in words).
+    var onOverdue: (Target, String) -> Void = { _, _ in }
 
     init(client: HAProxyClient, targets: [Target]) {
         self.client = client
@@ -60,6 +71,7 @@ final class ServerGroup: HAProxyAnswers {
 
     /// Every target to `state` (see the ordering rule above).
     func set(_ state: AdminState, now: Int64) {
+        endGates()
         wanted = state
         settled = false
         if step == .readingStat {
@@ -67,6 +79,59 @@ final class ServerGroup: HAProxyAnswers {
             end(.failed, now: now, notify: false)
         }
         if step == .idle { send(state, now: now) }
+    }
+
+    /// Every target ready once it serves: through the readiness gate (`mode`), each target
+    /// still not serving after `boundMs` told to `onOverdue`; settles (and tells `onEnd`)
+    /// once the group is set ready.
+    func admit(_ mode: ReadyWhen, boundMs: Int64, reactor: Reactor, now: Int64) {
+        guard mode != .running else { return set(.ready, now: now) }
+        endGates()
+        let g = ReadinessGates(count: targets.count, mode: mode, boundMs: boundMs, reactor: reactor)
+        g.onPassed = { [unowned self] _, now in advanceGates(now: now) }
+        g.onOverdue = { [unowned self] k, seen in onOverdue(targets[k], seen) }
+        for k in targets.indices { g.begin(k, fromMaint: true, now: now) }
+        let t = Timer { [unowned self] now in advanceGates(now: now) }
+        reactor.add(t)
+        self.reactor = reactor
+        gates = g
+        gateTimer = t
+        wanted = .ready
+        settled = false
+        nextGateRead = now
+        if step == .readingStat {
+            client.abandonRead()
+            end(.failed, now: now, notify: false)
+        }
+        advanceGates(now: now)
+    }
+
+    /// The gates' next step, when nothing is in flight: entries to send, a read due, or,
+    /// every target serving, ready.
+    private func advanceGates(now: Int64) {
+        guard let g = gates, step == .idle else { return }
+        if g.entering > 0 {
+            step = .gating
+            outcome = .none
+            client.set(now: now, for: self) { add in
+                for k in targets.indices where g.steps[k] == .entering && !add(targets[k], g.entryChange[k]) { break }
+            }
+        } else if !targets.indices.contains(where: { g.holding($0) }) {
+            endGates()
+            send(.ready, now: now)
+        } else if g.polling > 0 {
+            if now >= nextGateRead { return readStat(now: now) }
+            gateTimer?.fire(at: nextGateRead)
+        }
+    }
+
+    private func endGates() {
+        guard let g = gates else { return }
+        for k in targets.indices { g.open(k) }
+        gateTimer?.cancel()
+        if let t = gateTimer { reactor?.remove(t) }
+        gates = nil
+        gateTimer = nil
     }
 
     /// `show stat` of the targets' backends.
@@ -88,7 +153,7 @@ final class ServerGroup: HAProxyAnswers {
         outcome = .none
         refused = false
         client.set(now: now, for: self) { add in
-            for t in targets where !add(t, state) { break }
+            for t in targets where !add(t, .state(state)) { break }
         }
     }
 
@@ -102,6 +167,7 @@ final class ServerGroup: HAProxyAnswers {
             }
             guard !seen[k] else { continue }
             seen[k] = true
+            if let g = gates, g.holding(k) { g.take(line, k, now: shim_now_ms()) }
             // A server that is DOWN or in MAINT gets no new request; its sessions are not
             // waited for.
             if !line.status.hasPrefix("DOWN") && !line.status.hasPrefix("MAINT") {
@@ -112,6 +178,9 @@ final class ServerGroup: HAProxyAnswers {
     }
 
     func finished(_ client: HAProxyClient, _ command: HAProxyClient.Command, ok: Bool, now: Int64) {
+        if let g = gates {
+            return gateExchangeEnded(g, command, ok: ok, now: now)
+        }
         guard command == .set, case .setting(let sent) = step else { return end(ok ? .ok : .failed, now: now) }
         if ok {
             client.forEachAnswer { _, body in
@@ -128,6 +197,34 @@ final class ServerGroup: HAProxyAnswers {
         }
         settled = true
         end(ok && !refused ? .ok : .failed, now: now)
+    }
+
+    /// An exchange of the gate ended: entries answered, or a read done; a failure ends the
+    /// admission (told to `onEnd` as a failed `set`, the reason in the peer's error).
+    private func gateExchangeEnded(_ g: ReadinessGates, _ command: HAProxyClient.Command, ok: Bool, now: Int64) {
+        if command == .set && ok {
+            var sent: [Int] = []
+            for k in targets.indices where g.steps[k] == .entering { sent.append(k) }
+            client.forEachAnswer { i, body in
+                guard i < sent.count else { return }
+                if body.count > 0 && !refused {
+                    refused = true
+                    peer.fail("HAProxy answered", quoting: body)
+                }
+                g.entered(sent[i], ok: body.count == 0, now: now)
+            }
+        }
+        if command == .stat { nextGateRead = now + ReadinessGates.pollMs }
+        if command == .stat && ok { g.pollEnded(now: now) }
+        guard ok && !refused else {
+            endGates()
+            step = .setting(.ready)
+            settled = true
+            return end(.failed, now: now)
+        }
+        lastStep = step
+        step = .idle
+        advanceGates(now: now)
     }
 
     private func end(_ o: Outcome, now: Int64, notify: Bool = true) {

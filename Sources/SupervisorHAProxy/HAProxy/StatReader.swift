@@ -8,10 +8,19 @@ struct StatLine {
     var sessions: Int
     /// `UP`, `DOWN`, `MAINT`, `DRAIN`, `no check`, with ` 1/3` while a check is turning.
     var status: ByteView
+    /// Whether HAProxy checks the server: `chkfail` is a number then, empty without a check
+    /// (also while the server is in maint, when `status` says only MAINT).
+    var hasCheck: Bool
+    /// The last check's outcome (`L4CON`, `L7OK`...; empty when none), and the server's
+    /// `ADDR:PORT` (empty when HAProxy does not say).
+    var checkStatus: ByteView
+    var address: ByteView
 
-    /// Where the fields this program reads stand, from the header `# pxname,svname,...`.
+    /// Where the fields this program reads stand, from the header `# pxname,svname,...`; the
+    /// last three are optional (-1 when the header lacks them).
     struct Columns {
         var pxname = -1, svname = -1, qcur = -1, scur = -1, status = -1
+        var chkfail = -1, checkStatus = -1, addr = -1
     }
 
     init?(_ line: ByteView, _ c: Columns) {
@@ -28,6 +37,9 @@ struct StatLine {
         self.queued = queued
         self.sessions = sessions
         self.status = status
+        hasCheck = (line.field(c.chkfail, separator: comma)?.count ?? 0) > 0
+        checkStatus = line.field(c.checkStatus, separator: comma) ?? .empty
+        address = line.field(c.addr, separator: comma) ?? .empty
     }
 
     /// UP by its health check, or ready without one ("no check").
@@ -51,6 +63,9 @@ extension StatLine: AnswerLine {
             else if name.equals("qcur") { c.qcur = index }
             else if name.equals("scur") { c.scur = index }
             else if name.equals("status") { c.status = index }
+            else if name.equals("chkfail") { c.chkfail = index }
+            else if name.equals("check_status") { c.checkStatus = index }
+            else if name.equals("addr") { c.addr = index }
             index += 1
             start = i + 1
         }

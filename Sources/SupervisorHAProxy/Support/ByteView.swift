@@ -55,6 +55,7 @@ extension UnsafeBufferPointer where Element == UInt8 {
 
     /// The `index`th field (0-based) between `separator`s, or nil when there are fewer.
     func field(_ index: Int, separator: UInt8) -> ByteView? {
+        guard index >= 0 else { return nil }
         var start = 0
         var n = 0
         while start <= count {

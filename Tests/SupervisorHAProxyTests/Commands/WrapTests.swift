@@ -84,7 +84,8 @@ private func wrap(_ haproxy: HAProxy, _ servers: [String], _ command: [String], 
                   dir: TempDir, pipeStdin: Bool = false, pipeStdout: Bool = false) throws -> Child {
     var env = ProcessInfo.processInfo.environment
     env["SUPERVISOR_SERVER_URL"] = nil
-    return try Child(Paths.binary, ["wrap", "--verbose"] + options + [haproxy.unixAddress] + servers + ["--"] + command,
+    // The wrapped commands here serve nothing behind the servers: the readiness gate is off.
+    return try Child(Paths.binary, ["wrap", "--verbose", "--ready-when", "running"] + options + [haproxy.unixAddress] + servers + ["--"] + command,
                      environment: env, pipeStdin: pipeStdin, pipeStdout: pipeStdout, stderr: dir.file("wrap.log"))
 }
 
@@ -202,7 +203,7 @@ private func alive(_ pid: pid_t) -> Bool {
         defer { hang.stop() }
         var env = ProcessInfo.processInfo.environment
         env["SUPERVISOR_SERVER_URL"] = nil
-        let w = try Child(Paths.binary, ["wrap", "--timeout", "1", "--socket", "unix://" + dir.file("none.sock"),
+        let w = try Child(Paths.binary, ["wrap", "--ready-when", "running", "--timeout", "1", "--socket", "unix://" + dir.file("none.sock"),
                                          "--socket", "unix://" + hang.path, "web/web1", "--", "sleep", "1000"],
                           environment: env, stderr: dir.file("wrap.log"))
         #expect(waitUntil(5) { !children(of: w.pid).isEmpty })
@@ -222,7 +223,7 @@ private func alive(_ pid: pid_t) -> Bool {
         let h2 = try HAProxy(dir: dir, name: "h2", apps: apps).start()
         var env = ProcessInfo.processInfo.environment
         env["SUPERVISOR_SERVER_URL"] = nil
-        let w = try Child(Paths.binary, ["wrap", "--socket", h1.unixAddress, "--socket", h2.tcpAddress, "api/api0", "api/api1",
+        let w = try Child(Paths.binary, ["wrap", "--ready-when", "running", "--socket", h1.unixAddress, "--socket", h2.tcpAddress, "api/api0", "api/api1",
                                          "--", "sleep", "1000"], environment: env, stderr: dir.file("wrap.log"))
         #expect(h1.waitFor(["api/api0", "api/api1"], "ready") && h2.waitFor(["api/api0", "api/api1"], "ready"))
         try h1.set("api/api0", "maint")

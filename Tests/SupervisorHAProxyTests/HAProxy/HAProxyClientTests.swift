@@ -39,7 +39,7 @@ private func wait(_ r: Reactor, _ h: Heard) {
         let h = Heard()
         let web1 = Target(backend: Array("web".utf8), server: Array("web1".utf8))
         let none = Target(backend: Array("web".utf8), server: Array("nope".utf8))
-        let taken = c.set(now: shim_now_ms(), for: h) { add in _ = add(web1, .maint) && add(none, .drain) }
+        let taken = c.set(now: shim_now_ms(), for: h) { add in _ = add(web1, .state(.maint)) && add(none, .state(.drain)) }
         #expect(taken == 2)
         wait(r, h)
         #expect(h.ended?.0 == .set && h.ended?.1 == true, "\(c.peer.errorText)")

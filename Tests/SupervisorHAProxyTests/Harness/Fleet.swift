@@ -14,13 +14,16 @@ final class Fleet {
     private(set) var haproxy: Child?
     private(set) var supervisord: Child?
 
-    /// `backends`: name -> servers (each pointing nowhere; no checks). `programs`: raw
+    /// `backends`: name -> servers (each pointing nowhere; no checks). Nothing listens behind
+    /// them, so the listener's readiness gate is off (`--ready-when running`): its own tests
+    /// are StartUpTests. `programs`: raw
     /// supervisord sections. `listener`: the listener's arguments after the binary (nil: no
     /// listener), where `{admin}` stands for the unix admin socket's path and `{tcp}` for the
     /// TCP one's port; `listenerExtra`: more lines for its section. `unixAuth`: user and password on
     /// supervisord's unix socket.
     init(backends: [(String, [String])], programs: String, listener: [String]?, listenerExtra: String = "",
-         unixAuth: (String, String)? = nil, masterWorker: Bool = false) throws {
+         unixAuth: (String, String)? = nil, masterWorker: Bool = false, addresses: [String: String] = [:],
+         checks: Bool = false) throws {
         self.masterWorker = masterWorker
         var h = """
             global
@@ -35,14 +38,14 @@ final class Fleet {
             """
         for (backend, servers) in backends {
             h += "backend \(backend)\n"
-            for s in servers { h += "    server \(s) 127.0.0.1:9\n" }
+            for s in servers { h += "    server \(s) \(addresses[s] ?? "127.0.0.1:9")\(checks ? " check inter 1s" : "")\n" }
         }
         try h.write(toFile: dir.file("haproxy.cfg"), atomically: true, encoding: .utf8)
         var s = supervisordBase(dir: dir.path, auth: unixAuth) + programs + "\n"
         if let listener {
             s += """
                 [eventlistener:listener]
-                command=\(Paths.binary) \(listener.map(expand).joined(separator: " "))
+                command=\(Paths.binary) --ready-when running \(listener.map(expand).joined(separator: " "))
                 events=PROCESS_STATE
                 stderr_logfile=\(dir.file("listener.log"))
                 \(listenerExtra)

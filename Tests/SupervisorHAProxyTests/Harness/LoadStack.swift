@@ -29,9 +29,24 @@ func serverView(_ socket: String) -> [String: (admin: String, status: String)] {
 final class LoadStack {
     enum Mode { case wrapped, plain }
 
+    /// How the backends behave and how HAProxy sees them.
+    struct Backends {
+        /// Seconds each backend loads before it binds its port.
+        var bindDelay: Double = 0
+        /// HAProxy health checks (`option httpchk`), and their pace.
+        var checks = true
+        var check = "inter 300 fall 2 rise 2"
+        /// `option redispatch` with `retries 3`: a failed connect tries another server.
+        var redispatch = true
+    }
+
     let dir = TempDir()
     let mode: Mode
     let listener: Bool
+    let backends: Backends
+    /// More arguments for the listener and for every wrap (e.g. `--ready-when running`).
+    let listenerOptions: [String]
+    let wrapOptions: [String]
     /// The programs each supervisord runs, and how many supervisord hosts there are (each
     /// with its own config, socket and listener, behind the one HAProxy).
     let apps: [String]
@@ -45,9 +60,13 @@ final class LoadStack {
     var supervisord: Child? { supervisords.first ?? nil }
     private var load: Child?
 
-    init(_ mode: Mode, listener: Bool = true, apps: [String] = ["app1", "app2"], hosts: Int = 1) throws {
+    init(_ mode: Mode, listener: Bool = true, apps: [String] = ["app1", "app2"], hosts: Int = 1,
+         backends: Backends = Backends(), listenerOptions: [String] = [], wrapOptions: [String] = []) throws {
         self.mode = mode
         self.listener = listener
+        self.backends = backends
+        self.listenerOptions = listenerOptions
+        self.wrapOptions = wrapOptions
         self.apps = apps
         self.hosts = hosts
         appPorts = (0..<hosts).map { _ in apps.map { _ in freePort() } }
@@ -73,19 +92,19 @@ final class LoadStack {
                 timeout connect 1s
                 timeout client 15s
                 timeout server 15s
-                retries 3
-                option redispatch
+            \(backends.redispatch ? "    retries 3\n    option redispatch" : "")
             frontend www
                 bind 127.0.0.1:\(frontendPort)
                 default_backend app
             backend app
                 balance roundrobin
-                option httpchk GET /health
-                default-server inter 300 fall 2 rise 2
+            \(backends.checks ? "    option httpchk GET /health\n    default-server \(backends.check)" : "")
 
             """
         for host in 0..<hosts {
-            for (app, port) in zip(apps, appPorts[host]) { h += "    server \(server(app, host: host)) 127.0.0.1:\(port) check\n" }
+            for (app, port) in zip(apps, appPorts[host]) {
+                h += "    server \(server(app, host: host)) 127.0.0.1:\(port)\(backends.checks ? " check" : "")\n"
+            }
         }
         try h.write(toFile: dir.file("haproxy.cfg"), atomically: true, encoding: .utf8)
         for host in 0..<hosts { try writeSupervisordConfig(host) }
@@ -97,11 +116,11 @@ final class LoadStack {
 
         var s = supervisordBase(dir: hd)
         for (app, port) in zip(apps, appPorts[host]) {
-            let wrap = mode == .wrapped ? "\(Paths.binary) wrap unix://\(adminSocket) app/\(server(app, host: host)) -- " : ""
+            let wrap = mode == .wrapped ? "\(Paths.binary) wrap \(wrapOptions.joined(separator: " ")) unix://\(adminSocket) app/\(server(app, host: host)) -- " : ""
             s += """
                 [program:\(app)]
                 command=\(wrap)/usr/bin/python3 \(Programs.backend) \(port) \(app)
-                environment=SH_BROKEN_FLAG="\(brokenFlag(app, host: host))"
+                environment=SH_BROKEN_FLAG="\(brokenFlag(app, host: host))",SH_BIND_DELAY="\(backends.bindDelay)"
                 startsecs=1
                 stopwaitsecs=10
                 stdout_logfile=\(hd)/\(app).out
@@ -111,7 +130,7 @@ final class LoadStack {
         }
         if listener { s += """
             [eventlistener:haproxy]
-            command=\(Paths.binary) unix://\(adminSocket) \(apps.map { "\($0):app/\(server($0, host: host))" }.joined(separator: " "))
+            command=\(Paths.binary) \(listenerOptions.joined(separator: " ")) unix://\(adminSocket) \(apps.map { "\($0):app/\(server($0, host: host))" }.joined(separator: " "))
             events=PROCESS_STATE
             stderr_logfile=\(hd)/listener.log
 
@@ -131,11 +150,19 @@ final class LoadStack {
         guard waitUntil(20, { allUp() }) else {
             throw TestFailure("not all up: \(ctl("status")) \(serverView(adminSocket))\n\(dir.read("supervisord.log"))")
         }
+        // A server without a check is "up" before its program binds: the load starts once
+        // every program serves.
+        guard waitUntil(20, { appPorts.joined().allSatisfy(acceptsConnections) }) else {
+            throw TestFailure("not every backend listens: \(ctl("status"))")
+        }
     }
+
+    /// The listener's log on the first host.
+    var listenerLog: String { (try? String(contentsOfFile: hostDir(0) + "/listener.log", encoding: .utf8)) ?? "" }
 
     func allUp() -> Bool {
         let view = serverView(adminSocket)
-        return allServers.allSatisfy { view[$0]?.admin == "ready" && view[$0]?.status.hasPrefix("UP") == true }
+        return allServers.allSatisfy { view[$0]?.admin == "ready" && (view[$0]?.status.hasPrefix("UP") == true || view[$0]?.status == "no check") }
             && (0..<hosts).allSatisfy { h in status(host: h).filter { $0.value == "RUNNING" }.count == apps.count + (listener ? 1 : 0) }
     }
 

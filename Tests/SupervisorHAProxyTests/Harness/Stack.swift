@@ -182,8 +182,16 @@ final class Driver {
     private var serial = 0
     private var buffered: [UInt8] = []
 
+    /// Nothing listens behind the servers the Driver's events name, so the readiness gate is
+    /// off (`--ready-when running`) unless a test names `--ready-when` itself.
     init(_ args: [String], dir: TempDir, binary: String = Paths.binary, environment: [String: String]? = nil) throws {
         self.dir = dir
+        var args = args
+        if !args.contains("--ready-when") {
+            // After the listener's own path when another program runs it (setpriv, valgrind).
+            let at = binary == Paths.binary ? 0 : (args.firstIndex { $0.hasSuffix("supervisor-haproxy") }.map { $0 + 1 } ?? args.count)
+            args.insert(contentsOf: ["--ready-when", "running"], at: at)
+        }
         var env = environment ?? ProcessInfo.processInfo.environment
         if environment == nil { env["SUPERVISOR_SERVER_URL"] = nil }
         child = try Child(binary, args, environment: env, pipeStdin: true, pipeStdout: true,

@@ -5,11 +5,12 @@ import Testing
 // a docker-compose.yml that runs the tested config files.
 
 /// Runs the release build under valgrind for `events` events, each one sending a command to
-/// a real HAProxy, and returns memcheck's allocation count.
-private func allocations(events: Int, haproxy: HAProxy, dir: TempDir) throws -> Int {
-    let vgLog = dir.file("valgrind-\(events).log")
+/// a real HAProxy, and returns memcheck's allocation count. With `gated`, the readiness gate
+/// is on and `socket`'s web/web1 has a check: each RUNNING sends the gate's entry instead.
+private func allocations(events: Int, socket: String, dir: TempDir, gated: Bool = false) throws -> Int {
+    let vgLog = dir.file("valgrind-\(events)-\(gated).log")
     let d = try Driver(["--tool=memcheck", "--log-file=\(vgLog)", Paths.releaseBinary, "--verbose", "--resync", "0",
-                        haproxy.unixAddress, "web1:web/web1"], dir: dir, binary: which("valgrind"))
+                        "--ready-when", gated ? "check" : "running", socket, "web1:web/web1"], dir: dir, binary: which("valgrind"))
     try d.expectReady()
     // Each event waits for its command to be done, so that every one takes the exchange
     // path (events that come while a command is on its way are merged: the latest wins).
@@ -21,16 +22,17 @@ private func allocations(events: Int, haproxy: HAProxy, dir: TempDir) throws -> 
         if r != "RESULT 2\nOK" { throw TestFailure("event \(i): \(r)") }
         let end = Date().addingTimeInterval(20)
         while done <= i {
-            done += String(decoding: log.availableData, as: UTF8.self).components(separatedBy: "' done").count - 1
+            let text = String(decoding: log.availableData, as: UTF8.self)
+            done += text.components(separatedBy: "' done").count - 1 + text.components(separatedBy: "waiting for its check to pass").count - 1
             if done <= i { usleep(500) }
             if Date() > end { throw TestFailure("event \(i): no command done") }
         }
     }
     d.closeInput()
     guard d.child.waitExit(60) == 0 else { throw TestFailure("listener under valgrind did not exit 0: \(d.log)") }
-    let sent = d.log.components(separatedBy: "' done").count - 1
+    let sent = d.log.components(separatedBy: "' done").count - 1 + d.log.components(separatedBy: "waiting for its check to pass").count - 1
     guard sent == events else { throw TestFailure("\(sent) commands for \(events) events") }
-    let summary = try #require(dir.read("valgrind-\(events).log").split(separator: "\n").first { $0.contains("total heap usage:") })
+    let summary = try #require(dir.read("valgrind-\(events)-\(gated).log").split(separator: "\n").first { $0.contains("total heap usage:") })
     let match = try #require(summary.firstMatch(of: #/usage: ([\d,]+) allocs/#))
     return Int(match.1.replacingOccurrences(of: ",", with: ""))!
 }
@@ -39,10 +41,22 @@ private func allocations(events: Int, haproxy: HAProxy, dir: TempDir) throws -> 
     @Test func noHeapAllocationPerEvent() throws {
         let dir = TempDir()
         let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
-        let few = try allocations(events: 200, haproxy: haproxy, dir: dir)
-        let many = try allocations(events: 2000, haproxy: haproxy, dir: dir)
+        let few = try allocations(events: 200, socket: haproxy.unixAddress, dir: dir)
+        let many = try allocations(events: 2000, socket: haproxy.unixAddress, dir: dir)
         print("allocations: \(few) for 200 events, \(many) for 2000 events")
         #expect(few == many, "allocations grew with events: \(few) for 200, \(many) for 2000")
+    }
+
+    /// The same through the readiness gate: each RUNNING takes a checked server into its
+    /// gate (drain, health down) and each STOPPED back to maint, with no allocation.
+    @Test func noHeapAllocationPerEventThroughTheGate() throws {
+        let fleet = try Fleet(backends: [("web", ["web1"])], programs: "", listener: nil, checks: true)
+        try fleet.startHAProxy()
+        defer { fleet.stop() }
+        let few = try allocations(events: 100, socket: "unix://" + fleet.adminSocket, dir: fleet.dir, gated: true)
+        let many = try allocations(events: 600, socket: "unix://" + fleet.adminSocket, dir: fleet.dir, gated: true)
+        print("allocations through the gate: \(few) for 100 events, \(many) for 600 events")
+        #expect(few == many, "allocations grew with events: \(few) for 100, \(many) for 600")
     }
 
     @Test func staticBinaryRunsWithAnEmptyEnvironment() throws {

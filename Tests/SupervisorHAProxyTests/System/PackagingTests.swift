@@ -13,9 +13,11 @@ private func build(_ script: [String], into folder: String) throws -> String {
     return String(path)
 }
 
-/// An HAProxy with backend plone01 (servers plone0101, plone0102) on a TCP and a unix socket.
-private func plone() throws -> Fleet {
-    let fleet = try Fleet(backends: [("plone01", ["plone0101", "plone0102"])], programs: "", listener: nil)
+/// An HAProxy with backend plone01 (servers plone0101, plone0102) on a TCP and a unix socket;
+/// plone0101 at `port`.
+private func plone(port: Int = 9) throws -> Fleet {
+    let fleet = try Fleet(backends: [("plone01", ["plone0101", "plone0102"])], programs: "", listener: nil,
+                          addresses: ["plone0101": "127.0.0.1:\(port)"])
     try fleet.startHAProxy()
     return fleet
 }
@@ -77,9 +79,10 @@ private func plone() throws -> Fleet {
         #expect(try run("/usr/bin/python3", ["-m", "venv", venv], seconds: 120).status == 0)
         let pip = try run(venv + "/bin/pip", ["install", "-q", "zc.buildout"], seconds: 240)
         try #require(pip.status == 0, "zc.buildout from PyPI: \(pip.out)\(pip.err)")
-        let fleet = try plone()
-        defer { fleet.stop() }
         let port = freePort()
+        // instance1 serves where HAProxy's plone0101 points: the readiness gate sees it serve.
+        let fleet = try plone(port: port)
+        defer { fleet.stop() }
         let cfg = """
             [buildout]
             parts = supervisor
