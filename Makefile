@@ -8,7 +8,7 @@ STATIC := .build-static/release/$(NAME)
 VERSION := $(shell sed -n 's/^public let version = "\(.*\)"/\1/p' Sources/SupervisorHAProxy/Commands/Dispatch.swift)
 FUZZ_SECONDS ?= 30
 
-.PHONY: all build release static test demo bench fuzz install uninstall clean deps wheel deb compose-test
+.PHONY: all build release static test demo bench fuzz install uninstall clean deps wheel deb compose-test compat
 
 all: release
 
@@ -23,7 +23,7 @@ static:
 	swift build -c release --scratch-path .build-static --static-swift-stdlib -Xswiftc -static-executable -Xlinker -s
 
 deps:
-	@scripts/ensure-deps haproxy supervisord supervisorctl socat valgrind file setpriv unshare pgrep python3 python3-venv python3-yaml lintian
+	@scripts/ensure-deps haproxy supervisord supervisorctl socat valgrind file setpriv unshare pgrep python3 python3-venv python3-yaml lintian cc make
 
 test: deps
 	swift build
@@ -31,6 +31,7 @@ test: deps
 	$(MAKE) static
 	scripts/fuzz 5
 	SH_STATIC_BINARY=$(STATIC) swift test --no-parallel; status=$$?; scripts/kill-strays; exit $$status
+	SH_STATIC_BINARY=$(STATIC) scripts/compat --haproxy "3.0.0 3.4.0" --supervisor "4.3.0"
 	scripts/compose-test
 
 demo: release
@@ -54,6 +55,13 @@ wheel: static
 # A Debian package of the static binary and its man page.
 deb: static
 	packaging/make-deb $(STATIC) $(VERSION) dist
+
+# The end-to-end subset against every HAProxy in ../shared/haproxy/ (built once, cached
+# outside the clone) and Debian's, each with Debian's supervisord and 4.3.0 from PyPI.
+compat: deps
+	swift build --build-tests
+	$(MAKE) static
+	SH_STATIC_BINARY=$(STATIC) scripts/compat
 
 # docker-compose.yml for real: images built locally, the stack up, checked, torn down.
 compose-test:

@@ -193,6 +193,99 @@ def listener_idle(listener, run, seconds=5):
     return per_second
 
 
+def gate_cost(listener, run, rounds=5):
+    """The readiness gate's own cost: from the program's first listen to ready in HAProxy,
+    for a server HAProxy checks (inter 500 ms, rise 2: at least one interval before the
+    second check passes) and for one without a check (the connect probe, every 200 ms)."""
+    ports = (free_port(), free_port())
+    cfg = f"{run}/gate.cfg"
+    with open(cfg, "w") as f:
+        f.write(f"global\n    stats socket {run}/gate.sock mode 600 level admin\n"
+                "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n"
+                "backend app\n    option httpchk GET /\n"
+                f"    server checked 127.0.0.1:{ports[0]} check inter 500 rise 2 fall 2\n"
+                f"    server unchecked 127.0.0.1:{ports[1]}\n")
+    h = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def admin(line):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(f"{run}/gate.sock")
+        s.sendall(line.encode() + b"\n")
+        out = b""
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            out += c
+        s.close()
+        return out.decode()
+
+    for _ in range(100):
+        if os.path.exists(f"{run}/gate.sock"):
+            break
+        time.sleep(0.05)
+    time.sleep(0.2)
+    p = subprocess.Popen([listener, "--resync", "0", f"unix://{run}/gate.sock", "checked:app/checked", "unchecked:app/unchecked"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+    fin, fout = p.stdin.fileno(), p.stdout.fileno()
+    read_exactly(fout, 6)
+    serial = [0]
+
+    def send(state, name):
+        serial[0] += 1
+        payload = f"processname:{name} groupname:{name} from_state:STARTING pid:1".encode()
+        os.write(fin, b"ver:3.0 server:supervisor serial:%d pool:p poolserial:%d eventname:PROCESS_STATE_%s len:%d\n"
+                 % (serial[0], serial[0], state.encode(), len(payload)) + payload)
+        read_exactly(fout, len(ACK))
+
+    def ready(name):
+        for line in admin("show servers state app").split("\n"):
+            f = line.split(" ")
+            if len(f) > 6 and f[3] == name:
+                return int(f[6]) & 0x09 == 0
+        return False
+
+    costs = {"checked": [], "unchecked": []}
+    try:
+        for _ in range(rounds):
+            for k, name in enumerate(("checked", "unchecked")):
+                send("STOPPED", name)
+                while ready(name):
+                    time.sleep(0.01)
+                send("RUNNING", name)
+                time.sleep(1.0)  # the program loads; the gate holds it out
+                srv = socket.socket()
+                srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                srv.bind(("127.0.0.1", ports[k]))
+                srv.listen(64)
+                stop = [False]
+
+                def serve():
+                    while not stop[0]:
+                        try:
+                            c, _ = srv.accept()
+                        except OSError:
+                            return
+                        c.recv(4096)
+                        c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+                        c.close()
+                import threading
+                t = threading.Thread(target=serve, daemon=True)
+                t.start()
+                t0 = time.perf_counter()
+                while not ready(name) and time.perf_counter() - t0 < 10:
+                    time.sleep(0.005)
+                costs[name].append(time.perf_counter() - t0)
+                stop[0] = True
+                srv.close()
+    finally:
+        p.stdin.close()
+        p.wait()
+        h.terminate()
+        h.wait()
+    return {k: statistics.median(v) * 1000 for k, v in costs.items()}
+
+
 def pct(values, q):
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))]
@@ -211,9 +304,11 @@ def main():
     haproxy, tcp = start_haproxy(run)
     try:
         transports = {
-            "unix": ([a.listener, "--resync", "0", f"unix://{run}/admin.sock", "web1:web/web1"],
+            # The floor sends one `set server` per event: so does the listener with the
+            # readiness gate off (its cost is measured on its own, gate_cost).
+            "unix": ([a.listener, "--resync", "0", "--ready-when", "running", f"unix://{run}/admin.sock", "web1:web/web1"],
                      [a.floor, f"unix:{run}/admin.sock", "web/web1"]),
-            "tcp": ([a.listener, "--resync", "0", f"tcp://127.0.0.1:{tcp}", "web1:web/web1"],
+            "tcp": ([a.listener, "--resync", "0", "--ready-when", "running", f"tcp://127.0.0.1:{tcp}", "web1:web/web1"],
                     [a.floor, f"tcp:127.0.0.1:{tcp}", "web/web1"]),
         }
         results = {(t, w): [] for t in transports for w in ("listener", "floor")}
@@ -239,6 +334,7 @@ def main():
         if static:
             wrap_dirty, wrap_pss, wrap_rss, wrap_idle = wrap_memory(static, run)
         idle = listener_idle(static or a.listener, run)
+        gate = gate_cost(a.listener, run)
         print_ready = print_rss = None
         if a.print:
             print_ready = time_to_ready([a.print], 100)
@@ -281,6 +377,8 @@ def main():
     for n, (startup, first, resync) in scales.items():
         print(f"{n:>15,} {startup:>22.1f} {first:>13.2f} {resync:>18.2f}")
     print(f"\nlistener idle, default options (show info every second): {idle:.3f} ms of CPU per second")
+    print(f"readiness gate, first listen to ready in HAProxy (median of 5): checked server {gate['checked']:.0f} ms "
+          f"(inter 500 ms x rise 2 = 1000 ms), no check (connect probe every 200 ms) {gate['unchecked']:.0f} ms")
     if wrap_dirty is not None:
         print(f"wrap (static) around sleep, two running: {wrap_dirty} kB private dirty, {wrap_pss} kB proportional "
               f"share of {wrap_rss} kB resident; CPU over 2 idle seconds {wrap_idle:.2f} ms")
