@@ -104,6 +104,21 @@ int shim_connect_finish(int fd, const char *name, char *err, size_t errlen) {
     return 0;
 }
 
+int shim_connected_to_self(int fd, const char *name, char *err, size_t errlen) {
+    struct sockaddr_storage me, peer;
+    socklen_t ml = sizeof me, pl = sizeof peer;
+    if (getsockname(fd, (struct sockaddr *)&me, &ml) != 0)
+        return shim_err(err, errlen, "getsockname", name, strerror(errno));
+    if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0)
+        return shim_err(err, errlen, "getpeername", name, strerror(errno));
+    if (ml != pl || memcmp(&me, &peer, ml) != 0) return 0;
+    /* Its close must not leave the port held (FIN_WAIT, TIME_WAIT) where a program is about
+     * to bind it: an abortive close frees it at once. */
+    struct linger abort_close = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof abort_close);
+    return 1;
+}
+
 long shim_send(int fd, const void *buf, size_t len, const char *name, char *err, size_t errlen) {
     ssize_t n;
     RETRY_EINTR(n, send(fd, buf, len, MSG_NOSIGNAL));

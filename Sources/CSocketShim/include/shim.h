@@ -58,6 +58,13 @@ int shim_connect_start(const shim_addr *a, int *fd, const char *name, char *err,
 /* After an in-progress connect became writable: 0 connected, -1 failed (fd still open). */
 int shim_connect_finish(int fd, const char *name, char *err, size_t errlen);
 
+/* Whether a connected TCP socket is connected to itself: a connect to a local port in the
+ * ephemeral range where nothing listens can pick that very port as its source ("TCP
+ * simultaneous open"), and then succeeds though nothing serves. 1 yes (and its close is
+ * made abortive, so the port is free at once for the program that will bind it), 0 no,
+ * SHIM_FAILED. */
+int shim_connected_to_self(int fd, const char *name, char *err, size_t errlen);
+
 /* Non-blocking send: bytes sent, SHIM_WOULD_BLOCK when the socket is full, or SHIM_FAILED. */
 long shim_send(int fd, const void *buf, size_t len, const char *name, char *err, size_t errlen);
 /* Non-blocking read: bytes read, 0 at end of file, SHIM_WOULD_BLOCK, or SHIM_FAILED. */

@@ -214,8 +214,9 @@ final class HAProxyInstance: HAProxyAnswers {
             guard let want = convergence.desired[t] else { continue }
             let actual = view.admin(t)
             if gates.holding(t) {
-                // Out of rotation on purpose; ready again (a reload forgot the gate): anew.
-                if actual == .ready { gates.begin(t, fromMaint: true, now: now) }
+                // Out of rotation on purpose; ready again once the gate had taken it out (a
+                // reload forgot): anew. A gate still deciding looks for itself.
+                if actual == .ready && gates.steps[t] != .deciding { gates.begin(t, fromMaint: true, now: now) }
                 continue
             }
             if actual != want && !pending[t] {

@@ -179,7 +179,18 @@ final class ServerGroup: HAProxyAnswers {
 
     func finished(_ client: HAProxyClient, _ command: HAProxyClient.Command, ok: Bool, now: Int64) {
         if let g = gates {
-            return gateExchangeEnded(g, command, ok: ok, now: now)
+            if step == .gating || step == .readingStat { return gateExchangeEnded(g, command, ok: ok, now: now) }
+            // A `set` from before the admission ended: the gate goes on.
+            lastStep = step
+            step = .idle
+            return advanceGates(now: now)
+        }
+        if step == .gating {
+            // The gate's entry ended after the admission was given up for another state.
+            lastStep = step
+            step = .idle
+            if let w = wanted { send(w, now: now) }
+            return
         }
         guard command == .set, case .setting(let sent) = step else { return end(ok ? .ok : .failed, now: now) }
         if ok {

@@ -48,7 +48,7 @@ final class ConnectProbe: Pollable {
         if fd.isOpen {
             if revents != 0 {
                 let rc = peer.error.withCString { e, n in shim_connect_finish(fd.raw, peer.cName, e, n) }
-                return rc == 0 ? succeed(now) : refuse(now)
+                return rc == 0 ? connected(now) : refuse(now)
             }
             if now >= attemptEnds {
                 peer.fail("connect timed out")
@@ -64,13 +64,22 @@ final class ConnectProbe: Pollable {
         switch rc {
         case Int32(SHIM_CONNECTED):
             fd = Descriptor(raw: newFD)
-            succeed(now)
+            connected(now)
         case Int32(SHIM_IN_PROGRESS):
             fd = Descriptor(raw: newFD)
             attemptEnds = now + attemptMs
         default:
             refuse(now)
         }
+    }
+
+    /// A connect that went through is a program serving, unless the socket picked the very
+    /// port it connects to as its own (nothing listens there; docs/protocols.md).
+    private func connected(_ now: Int64) {
+        let selfConnected = peer.error.withCString { e, n in shim_connected_to_self(fd.raw, peer.cName, e, n) }
+        if selfConnected == 0 { return succeed(now) }
+        if selfConnected > 0 { peer.fail("connected to itself: nothing listens") }
+        refuse(now)
     }
 
     private func succeed(_ now: Int64) {

@@ -117,4 +117,23 @@ private func errorText<R: BinaryInteger>(_ body: (UnsafeMutablePointer<CChar>, I
         #expect(shim_reap(pid, &code, &sig, nil, 0) == 1 && code == 7 && sig == 0)
         shim_close(pidfd)
     }
+
+    /// A socket bound to a port and connected to that same port opens onto itself: the
+    /// connect probe must not take that for a program serving.
+    @Test func aConnectToItselfIsToldApart() {
+        let port = freePort()
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let connected = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        #expect(bound == 0 && connected == 0, "TCP simultaneous open onto itself")
+        #expect(shim_connected_to_self(fd, "probe", nil, 0) == 1)
+        // An ordinary connection is not.
+        #expect(acceptsConnections(port) == false)
+    }
+
 }
