@@ -9,7 +9,9 @@ import Testing
 // the original tool's behaviour), must lose some.
 
 private let lateBinders = LoadStack.Backends(bindDelay: 4, checks: true, check: "inter 1s fall 2 rise 2", redispatch: false)
-private let lateBindersUnchecked = LoadStack.Backends(bindDelay: 4, checks: false, redispatch: false)
+/// Without a check HAProxy retries a refused connect (3 times, a second apart) before it
+/// answers 503: the program loads for longer than that, as a Zope or a JVM does.
+private let lateBindersUnchecked = LoadStack.Backends(bindDelay: 8, checks: false, redispatch: false)
 private let gateOff = ["--ready-when", "running"]
 
 private func control(_ stack: LoadStack, _ args: [String], seconds: Double = 120) throws -> (status: Int32, out: String, err: String) {
@@ -27,6 +29,8 @@ private func startUnderLoad(_ stack: LoadStack) throws -> (ok: Int, failed: Int,
     usleep(500_000)
     #expect(stack.ctl("start", "app1").contains("app1: started"))
     #expect(waitUntil(30) { stack.allUp() }, "app1 back: \(serverView(stack.adminSocket))")
+    // Until it serves (the servers without a check are "up" at once when ungated).
+    #expect(waitUntil(30) { acceptsConnections(stack.appPorts[0][0]) })
     usleep(1_500_000)
     return try stack.stopLoad()
 }
