@@ -16,7 +16,16 @@ stack_env() {
     export SH_SUPERVISOR_HTTP=127.0.0.1:$(free_port) SH_SUPERVISOR_USER=operator SH_SUPERVISOR_PASSWORD=s3cret
     export SH_APP_HOST=127.0.0.1 SH_APP_BIND=127.0.0.1
     export SH_WEB1_PORT=$(free_port) SH_WEB2_PORT=$(free_port)
-    SH_API_PORT_BASE=$(free_port)
+    # api_00 and api_01 listen on base + process number. The pair lies below the ephemeral
+    # range: bind(0) hands out odd ports and connect() even ones, so free_port + 1 is where
+    # some connection's source port lands.
+    SH_API_PORT_BASE=$(python3 -c 'import random, socket
+while True:
+    p = 20000 + 2 * random.randrange(6000)
+    try:
+        for q in (p, p + 1): socket.socket().bind(("127.0.0.1", q))
+    except OSError: continue
+    print(p); break')
     export SH_API_PORT_BASE SH_API_PORT_1=$((SH_API_PORT_BASE + 1))
 }
 

@@ -32,14 +32,16 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// A folder under /tmp named sh-test-*, removed when dropped. Everything a test starts keeps
-/// its sockets and logs here, and `make test` kills any process left holding one of these
-/// paths.
+/// A folder named sh-test-* under `$SH_TEST_ROOT` (default /tmp), removed when dropped.
+/// Everything a test starts keeps its sockets and logs here, and `make test` kills any
+/// process left holding one of these paths (scripts/kill-strays, under the same root, so
+/// two runs with different roots leave each other alone).
 final class TempDir {
     let path: String
 
     init() {
-        var template = Array("/tmp/sh-test-XXXXXX".utf8CString)
+        let root = ProcessInfo.processInfo.environment["SH_TEST_ROOT"] ?? "/tmp"
+        var template = Array("\(root)/sh-test-XXXXXX".utf8CString)
         path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
     }
 
@@ -53,15 +55,31 @@ final class TempDir {
 }
 
 /// A free TCP port on loopback (bound, then released for the caller to bind).
-func freePort() -> Int {
+func freePort() -> Int { bindLoopback(port: 0) ?? 0 }
+
+/// Two consecutive free ports, P and P + 1, for a program group that listens on base +
+/// process number. Both lie below the kernel's ephemeral range: Linux hands `bind(0)` odd
+/// ports and `connect()` even ones, so `freePort() + 1` is exactly where the source port of
+/// some health check or client lands, and the program then finds its port taken.
+func freePortPair() -> Int {
+    while true {
+        let base = 20000 + 2 * Int.random(in: 0..<6000)
+        guard bindLoopback(port: base) != nil, bindLoopback(port: base + 1) != nil else { continue }
+        return base
+    }
+}
+
+/// Binds a TCP socket to 127.0.0.1:`port` (0: any), closes it, and answers the port bound.
+private func bindLoopback(port: Int) -> Int? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
+    addr.sin_port = UInt16(port).bigEndian
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+    let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+    guard bound == 0 else { return nil }
     _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
     return Int(UInt16(bigEndian: addr.sin_port))
 }

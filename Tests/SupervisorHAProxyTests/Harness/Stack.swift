@@ -8,7 +8,7 @@ import Glibc
 struct AppPorts {
     var web1 = freePort()
     var web2 = freePort()
-    var apiBase = freePort()
+    var apiBase = freePortPair()
 
     var environment: [String: String] {
         ["SH_APP_HOST": "127.0.0.1", "SH_APP_BIND": "127.0.0.1",
