@@ -68,7 +68,7 @@ func runCheck(_ options: Options) -> Int32 {
         writeOut(2, "supervisor-haproxy: \(reactor.error.text)\n")
         return 1
     }
-    var problems = 0
+    var problems = priorities?.refused == true ? 1 : 0
     var lines: [String] = priorities?.warnings ?? []
     for r in reads {
         let display = r.client.peer.display
@@ -110,6 +110,8 @@ final class PriorityCheck {
     let client: SupervisorClient
     let table: MappingTable
     private(set) var warnings: [String] = []
+    /// supervisord answered 401: a problem, not a warning.
+    private(set) var refused = false
     private var listeners: [(name: String, priority: Int)] = []
     private var programs: [(name: String, priority: Int)] = []
 
@@ -128,6 +130,11 @@ final class PriorityCheck {
             table.forEachMatch(process: name, group: group) { _ in mapped = true }
             if mapped { programs.append((shown, priority)) }
         }, onDone: { [unowned self] failure in
+            if let failure, client.unauthorized {
+                refused = true
+                warnings.append("FAIL \(client.url.display): supervisord refused these credentials (\(failure)); a listener without the ones it takes cannot sync and leaves HAProxy as it is on a stop (give SUPERVISOR_USERNAME and SUPERVISOR_PASSWORD in its environment=)")
+                return
+            }
             if let failure {
                 warnings.append("WARN \(client.url.display): cannot check the listener's priority: \(failure)")
                 return

@@ -42,6 +42,7 @@ private func runListen(_ parsed: ParsedCommandLine) -> Exit {
         return .status(invalidArguments(problem, usage: usage))
     case .run(let options):
         let log = Logger(threshold: options.logLevel)
+        for n in options.startupNotes { log.log(.info, n) }
         for w in options.startupWarnings { log.log(.warning, w) }
         if options.check { return .status(runCheck(options)) }
         return Listener(options: options, log: log).run()

@@ -7,10 +7,11 @@ import Glibc
 /// dropped events. All of it on one reactor: no peer, however slow or hostile, holds up
 /// another.
 ///
-/// A stop signal asks supervisord what it is doing: shutting down or restarting (or not
-/// answering), every mapped server goes to maint before the listener ends, since the last
-/// events of a shutdown never reach it; running (only the listener is being restarted),
-/// HAProxy is left as it is.
+/// A stop signal asks supervisord what it is doing: shutting down or restarting (or gone),
+/// every mapped server goes to maint before the listener ends, since the last events of a
+/// shutdown never reach it; running (only the listener is being restarted), or refusing to
+/// say (a 401, a hang), HAProxy is left as it is. At end of input, what was acknowledged is
+/// sent before the listener exits.
 final class Listener {
     let options: Options
     let log: Logger
@@ -25,8 +26,9 @@ final class Listener {
     /// A sync is under way, and another was asked for meanwhile.
     private var syncing = false
     private var syncAgain = false
-    /// A stop in progress: the signal, and once decided, until when the last changes may take.
-    private var stop: (signal: Int32, deadline: Int64?)?
+    /// An end in progress (a stop signal, the end of input): how the listener ends, and once
+    /// decided, until when the last changes may take.
+    private var stop: (exit: Exit, deadline: Int64?)?
     private var stopTimer: Timer!
 
     init(options: Options, log: Logger, input: Descriptor = .standardInput, output: Descriptor = .standardOutput) {
@@ -41,7 +43,7 @@ final class Listener {
         }
         channel.onEnd = { [unowned self] code in
             // A stop under way finishes what it decided; otherwise the end of input ends it.
-            if stop == nil { reactor.stop(.status(code)) }
+            if stop == nil { inputEnded(code, now: shim_now_ms()) }
         }
         stopTimer = Timer { _ in }
         reactor.add(channel)
@@ -66,14 +68,28 @@ final class Listener {
         syncWithSupervisor(now: shim_now_ms())
         let exit = reactor.run(until: { [unowned self] in stopFinished() })
         if reactor.failed { log.log(.error, "\(reactor.error.text); exiting") }
-        return exit ?? policy.exit(stop?.signal ?? SIGTERM)
+        return exit ?? stop?.exit ?? policy.exit(SIGTERM)
+    }
+
+    /// Every acknowledged event reaches HAProxy: what is still pending is sent (within the
+    /// grace of one exchange) before the listener ends with `code`.
+    private func inputEnded(_ code: Int32, now: Int64) {
+        let waiting = convergence.instances.reduce(0) { $0 + $1.pendingCount }
+        if convergence.settled {
+            log.log(.info, "end of input from supervisord; exiting")
+            return reactor.stop(.status(code))
+        }
+        let deadline = now + policy.graceMs
+        stop = (.status(code), deadline)
+        stopTimer.fire(at: deadline)
+        log.log(.info, "end of input from supervisord: sending the \(waiting) acknowledged change(s) still pending (at most \(policy.graceMs) ms), then exiting")
     }
 
     // MARK: stopping
 
     private func stopRequested(_ sig: Int32, now: Int64) {
         guard stop == nil else { return }
-        stop = (sig, nil)
+        stop = (policy.exit(sig), nil)
         guard let client = supervisor else {
             log.log(.info, "\(signalName(sig)): exiting; no supervisord to ask, HAProxy is left as it is")
             return reactor.stop(policy.exit(sig))
@@ -91,8 +107,17 @@ final class Listener {
                 return shutDown(sig, because: "supervisord named no state", now: shim_now_ms())
             }
             // Seen on 4.2.5: while it shuts down, every call answers fault 6 SHUTDOWN_STATE.
-            let shuttingDown = client.reader.failure == .fault && client.reader.faultCode == 6
-            shutDown(sig, because: shuttingDown ? "supervisord is shutting down" : "supervisord does not answer (\(failure))", now: shim_now_ms())
+            if client.reader.failure == .fault && client.reader.faultCode == 6 {
+                return shutDown(sig, because: "supervisord is shutting down", now: shim_now_ms())
+            }
+            // Nothing listens where supervisord was: it is gone, and its programs with it.
+            if client.nobodyListens {
+                return shutDown(sig, because: "supervisord is gone (\(failure))", now: shim_now_ms())
+            }
+            // A 401, a hang, garbage: nothing says the programs stop. Their own events do.
+            let why = client.unauthorized ? "supervisord refused the listener's credentials (\(failure))" : "supervisord does not say what it is doing (\(failure))"
+            log.log(.warning, "\(signalName(sig)): \(why): HAProxy is left as it is; the programs' own events set their servers")
+            reactor.stop(policy.exit(sig))
         })
     }
 
@@ -100,7 +125,7 @@ final class Listener {
     private func shutDown(_ sig: Int32, because reason: String, now: Int64) {
         guard let s = stop, s.deadline == nil, reactor.exit == nil else { return }
         let deadline = now + policy.graceMs
-        stop = (sig, deadline)
+        stop = (s.exit, deadline)
         stopTimer.fire(at: deadline)
         log.log(.info, "\(signalName(sig)): \(reason): every mapped server to maint before exiting")
         if case .ignore = options.stateTable[.stopped] { return }
@@ -237,7 +262,9 @@ final class Listener {
             }
         }, onDone: { [unowned self] failure in
             syncing = false
-            if let failure {
+            if let failure, client.unauthorized {
+                log.log(.error, "start-up sync from \(client.url.display) refused: \(failure): the listener has no credentials supervisord takes (give SUPERVISOR_USERNAME and SUPERVISOR_PASSWORD in its environment=); carrying on with events alone, and a stop signal leaves HAProxy as it is")
+            } else if let failure {
                 log.log(.warning, "start-up sync from \(client.url.display) failed: \(failure); carrying on with events alone")
             } else {
                 log.log(.info, "start-up sync: supervisord reports \(processes) process(es); \(taken) mapped server state(s) taken from them")

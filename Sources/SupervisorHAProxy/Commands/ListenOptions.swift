@@ -10,6 +10,8 @@ struct Options: Equatable {
     var supervisor: SupervisorURL?
     /// Said at start: e.g. an invalid $SUPERVISOR_SERVER_URL.
     var startupWarnings: [String] = []
+    /// Said at info level when the listener starts.
+    var startupNotes: [String] = []
     var stateTable = StateTable()
     var check = false
     var dryRun = false
@@ -87,5 +89,6 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
         case .failure(let e): return .invalid(e.message)
         }
     }
+    o.supervisor = o.supervisor?.withParentCredentials(env, found: &o.startupNotes, missing: &o.startupWarnings)
     return .run(o)
 }

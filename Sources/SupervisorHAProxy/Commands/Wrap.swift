@@ -79,6 +79,7 @@ final class Wrapper {
     private var serversText: String { options.targets.map(\.name).joined(separator: ", ") }
 
     func run() -> Exit {
+        for n in options.startupNotes { log.log(.info, n) }
         for w in options.startupWarnings { log.log(.warning, w) }
         // Signals become input before the child exists, so none is lost or acted on early.
         guard let channel = SignalChannel(policy.handled, error: error, onSignal: { [unowned self] in

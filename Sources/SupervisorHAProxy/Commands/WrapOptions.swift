@@ -54,6 +54,7 @@ struct WrapOptions: Equatable {
     /// supervisord's `group:process` name of the wrapped program, from the environment.
     var programName: String?
     var startupWarnings: [String] = []
+    var startupNotes: [String] = []
     var logLevel = Logger.Level.info
     var readyWhen = ReadyWhen.check
     var readyTimeoutMs = 60_000
@@ -123,5 +124,6 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
     }
     guard let program = o.command.first, !program.isEmpty else { return .invalid("missing COMMAND after --") }
     if o.command.contains(where: { $0.utf8.contains(0) }) { return .invalid("COMMAND contains a NUL byte") }
+    o.supervisor = o.supervisor?.withParentCredentials(env, found: &o.startupNotes, missing: &o.startupWarnings)
     return .run(o)
 }

@@ -22,8 +22,15 @@ final class HAProxyInstance: HAProxyAnswers {
     /// What each entry of the batch does, and whether it is a gate's entry.
     private var batchChange: [ServerChange] = []
     private var batchIsGate: [Bool] = []
+    /// The admin state this instance last saw HAProxy take from it, per target: a stricter one
+    /// shown since is somebody's decision, which resync leaves alone.
+    private var applied: [AdminState?]
+    /// The state a resync last said it leaves alone (said once, until it changes).
+    private var leftAlone: [AdminState?]
     /// The worker HAProxy's `show info` last named: a change means a reload or restart.
     private(set) var workerPid: Int?
+    /// The command whose failures the back-off counts.
+    private var failing = HAProxyClient.Command.none
     private var workerStart: Int?
 
     private var table: MappingTable { convergence.table }
@@ -36,6 +43,8 @@ final class HAProxyInstance: HAProxyAnswers {
         schedule = Schedule(timing: convergence.timing)
         let n = convergence.table.targets.count
         pending = Array(repeating: false, count: n)
+        applied = Array(repeating: nil, count: n)
+        leftAlone = Array(repeating: nil, count: n)
         view = ServerStates(convergence.table)
         gates = ReadinessGates(count: n, mode: convergence.readyWhen, boundMs: convergence.readyBoundMs,
                                reactor: convergence.reactor)
@@ -66,6 +75,7 @@ final class HAProxyInstance: HAProxyAnswers {
 
     /// The desired state of t changed (an event, a sync): ready goes through the gate.
     func changed(_ t: Int, from old: AdminState?, to new: AdminState) {
+        leftAlone[t] = nil
         if new == .ready && !convergence.dryRun {
             let now = shim_now_ms()
             gates.begin(t, fromMaint: old != nil && old != .ready && old != .drain, now: now)
@@ -154,11 +164,17 @@ final class HAProxyInstance: HAProxyAnswers {
             }
         }
         if good {
-            let failures = schedule.succeeded()
-            if failures > 0 {
-                log.log(.info, "\(peer.display): reachable again after \(failures) failed attempt(s)")
+            // Back-off is per failing command: a read that goes through says nothing of a
+            // `set` that keeps failing (a socket that answers reads and drops commands).
+            if schedule.failures == 0 || command == failing || failing != .set || !hasWork {
+                let failures = schedule.succeeded()
+                if failures > 0 {
+                    log.log(.info, "\(peer.display): reachable again after \(failures) failed attempt(s)")
+                }
+                failing = .none
             }
         } else {
+            failing = command
             failed(now: now)
         }
         if schedule.wakeAt(hasPending: hasWork) <= now { startNext(now: now) } else { rearm() }
@@ -179,7 +195,9 @@ final class HAProxyInstance: HAProxyAnswers {
             for t in pending.indices { clearPending(t) }
             return
         }
-        if let l = log.begin(schedule.failures == 1 ? .error : .debug) {
+        // Said once per back-off step (the wait doubles up to --retry-max), not per attempt.
+        let newStep = schedule.failures == 1 || backoff > Timing.retryFirstMs << min(schedule.failures - 2, 20)
+        if let l = log.begin(newStep ? .error : .debug) {
             l.append(peer.error.bytes)
             l.append("; ")
             l.append(decimal: waiting)
@@ -195,7 +213,11 @@ final class HAProxyInstance: HAProxyAnswers {
     // MARK: show servers state
 
     /// Notes what the read found, and marks pending every server whose forced admin state
-    /// differs from the desired one.
+    /// differs from the desired one, but one: a drain or maint stricter than wanted that this
+    /// instance did not set is somebody's decision (an operator, `supervisor-haproxy stop`,
+    /// `wrap`), and is left alone. What HAProxy forgot (a reload, a restart: its servers
+    /// back at their configured, looser states) and what lets more traffic through than
+    /// wanted are repaired; a command of ours that was lost shows our own older state.
     private func readFinished(now: Int64) {
         schedule.readDone(now: now)
         if let l = log.begin(.debug) {
@@ -219,10 +241,20 @@ final class HAProxyInstance: HAProxyAnswers {
                 if actual == .ready && gates.steps[t] != .deciding { gates.begin(t, fromMaint: true, now: now) }
                 continue
             }
-            if actual != want && !pending[t] {
-                log.log(.warning, "resync: \(table.targets[t].name) at \(peer.display) is \(actual.word), want \(want.word); repairing")
-                markPending(t)
+            guard actual != want, !pending[t] else {
+                if actual == want { leftAlone[t] = nil }
+                continue
             }
+            if actual.rawValue > want.rawValue && applied[t] != actual {
+                if leftAlone[t] != actual {
+                    leftAlone[t] = actual
+                    let name = table.targets[t].name
+                    log.log(.warning, "resync: \(name) at \(peer.display) is \(actual.word), want \(want.word): left alone, as somebody else set it (by hand, or a stop under way); 'set server \(name) state \(want.word)' hands it back")
+                }
+                continue
+            }
+            log.log(.warning, "resync: \(table.targets[t].name) at \(peer.display) is \(actual.word), want \(want.word); repairing")
+            markPending(t)
         }
     }
 
@@ -304,6 +336,7 @@ final class HAProxyInstance: HAProxyAnswers {
             let t = batch[k]
             guard case .state(let state) = batchChange[k], !batchIsGate[k] else {
                 // A gate entry: from now on its check (or its probe) decides.
+                if body.count == 0 { applied[t] = gates.entryChange[t] == .gateEntry ? .drain : .maint }
                 gates.entered(t, ok: body.count == 0, now: now)
                 if body.count > 0 {
                     log.log(.error, "HAProxy at \(peer.display) answered '\(String(bytes: body))' to the readiness gate's entry for \(table.targets[t].name)")
@@ -319,6 +352,7 @@ final class HAProxyInstance: HAProxyAnswers {
             // A newer state that came while this one was on its way stays pending.
             if convergence.desired[t] == state { clearPending(t) }
             if body.count == 0 {
+                applied[t] = state
                 if let l = log.begin(.debug) {
                     l.append(peer.display)
                     l.append(": '")

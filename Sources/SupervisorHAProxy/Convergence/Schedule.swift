@@ -15,6 +15,8 @@ struct Schedule {
     let timing: Timing
     private(set) var failures = 0
     private(set) var retryAt: Int64 = 0
+    /// A read went through since the last failure: the retry's command may follow it at once.
+    private var readSinceFailure = false
     /// The first read is the start-up check: due at once.
     private(set) var resyncAt: Int64 = 0
     /// The next `show info`; the first comes one interval after the start-up read.
@@ -24,12 +26,12 @@ struct Schedule {
 
     /// Whether the next exchange must read `show servers state` first: after a failure
     /// HAProxy may have restarted and forgotten everything.
-    func readDue(now: Int64) -> Bool { failures > 0 || resyncAt <= now }
+    func readDue(now: Int64) -> Bool { failures > 0 && !readSinceFailure || resyncAt <= now }
 
     /// When the instance next wants a turn: its retry after a failure (a retry starts with a
     /// read, so pending changes wait for it), at once when there is work, else its resync.
     func wakeAt(hasPending: Bool) -> Int64 {
-        if failures > 0 { return retryAt }
+        if failures > 0 && !readSinceFailure { return retryAt }
         return hasPending ? 0 : min(resyncAt, infoAt)
     }
 
@@ -38,6 +40,7 @@ struct Schedule {
 
     /// A read of `show servers state` went through.
     mutating func readDone(now: Int64) {
+        readSinceFailure = failures > 0
         resyncAt = timing.resyncMs > 0 ? now + Int64(timing.resyncMs) : Int64.max
         // The first `show info` right after the start-up read: it names the worker to watch.
         if infoAt == Int64.max && timing.reloadCheckMs > 0 { infoAt = now } else { infoDone(now: now) }
@@ -62,14 +65,18 @@ struct Schedule {
             return nil
         }
         failures += 1
+        readSinceFailure = false
         let backoff = min(Timing.retryFirstMs << min(failures - 1, 20), timing.retryMaxMs)
         retryAt = now + Int64(backoff)
         return backoff
     }
 
-    /// An exchange went through; returns how many had failed before it.
+    /// The failing command went through; returns how many attempts had failed before it.
     mutating func succeeded() -> Int {
-        defer { failures = 0 }
+        defer {
+            failures = 0
+            readSinceFailure = false
+        }
         return failures
     }
 }

@@ -86,6 +86,9 @@ final class Exchange {
     private var request = ByteView.empty
     private var sent = 0
     private(set) var received = 0
+    /// The last exchange failed because every address refused the connection (nothing
+    /// listens there), as opposed to a timeout or a failure after connecting.
+    private(set) var refused = false
     private let chunk: FixedBuffer
 
     init(peer: Peer, chunkSize: Int = 16384) {
@@ -124,6 +127,7 @@ final class Exchange {
         received = 0
         deadline = now + Int64(timeoutMs)
         addressIndex = 0
+        refused = false
         guard peer.resolve() else { return .failed }
         return connectAddress(now: now)
     }
@@ -208,6 +212,7 @@ final class Exchange {
         fd = .none
         addressIndex += 1
         if addressIndex < peer.addressCount && now < deadline { return connectAddress(now: now) }
+        refused = addressIndex >= peer.addressCount
         return fail()
     }
 

@@ -66,7 +66,6 @@ final class EventChannel: Pollable {
                 return end(1)
             case .needMore:
                 if result == .closed {
-                    log.log(.info, "end of input from supervisord; exiting")
                     return end(0)
                 }
                 return

@@ -22,6 +22,11 @@ final class SupervisorClient: Pollable {
 
     var busy: Bool { exchange.inFlight }
 
+    /// How the last call failed: supervisord refused its credentials (401).
+    var unauthorized: Bool { reader.unauthorized }
+    /// How the last call failed: nothing listens at the URL (supervisord is gone).
+    var nobodyListens: Bool { exchange.refused }
+
     /// Starts a call; `onStruct` gets every struct of the answer as it arrives, `onDone` the
     /// outcome. A call already under way is abandoned.
     func call(_ method: String, _ params: [XMLRPC.Param] = [], now: Int64,

@@ -119,6 +119,12 @@ struct XMLRPCReader {
         }
     }
 
+    /// The answer was HTTP 401: supervisord wants other credentials (or some at all).
+    var unauthorized: Bool {
+        let s = status.bytes
+        return s.hasPrefix("HTTP/") && s.field(1, separator: space)?.equals("401") == true
+    }
+
     /// What went wrong, once the answer is complete.
     var failure: Failure {
         let s = status.bytes

@@ -8,12 +8,16 @@ struct Environment: Equatable {
     var password: String?
     var groupName: String?
     var processName: String?
+    /// The parent process when supervisord runs this one (SUPERVISOR_SERVER_URL is set): where
+    /// its config file, and the credentials it wants, are found.
+    var supervisordPid: Int32?
 
     /// The process's own environment.
     static func current() -> Environment {
-        Environment(supervisorURL: variable("SUPERVISOR_SERVER_URL"), username: variable("SUPERVISOR_USERNAME"),
-                    password: variable("SUPERVISOR_PASSWORD"), groupName: variable("SUPERVISOR_GROUP_NAME"),
-                    processName: variable("SUPERVISOR_PROCESS_NAME"))
+        let url = variable("SUPERVISOR_SERVER_URL")
+        return Environment(supervisorURL: url, username: variable("SUPERVISOR_USERNAME"),
+                           password: variable("SUPERVISOR_PASSWORD"), groupName: variable("SUPERVISOR_GROUP_NAME"),
+                           processName: variable("SUPERVISOR_PROCESS_NAME"), supervisordPid: url == nil ? nil : getppid())
     }
 
     private static func variable(_ name: String) -> String? {

@@ -80,6 +80,24 @@ private func setServerLines(_ log: String) -> [String] {
         #expect(d.drained() == "")
     }
 
+    /// Acknowledged means it reaches HAProxy: an event read together with the end of input
+    /// is sent before the listener exits.
+    @Test(arguments: [("STOPPED", [String]()), ("STOPPING", ["--on", "STOPPING=maint"])])
+    func anEventAcknowledgedJustBeforeEndOfInputStillReachesHAProxy(_ state: String, _ extra: [String]) throws {
+        let dir = TempDir()
+        let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
+        let d = try Driver(extra + ["--resync", "0", haproxy.unixAddress, "instance1:web/web1"], dir: dir)
+        defer { d.child.stop() }
+        try d.expectReady()
+        let (name, payload) = Driver.processState(state, "instance1")
+        d.write(Driver.event(name, payload))
+        d.closeInput()
+        #expect(d.child.waitExit(10) == 0)
+        #expect(d.drained() == "RESULT 2\nOKREADY\n")
+        #expect(haproxy.states()["web/web1"] == "maint", "\(d.log)")
+        #expect(d.log.contains("end of input from supervisord: sending the 1 acknowledged change(s) still pending"), "\(d.log)")
+    }
+
     @Test(arguments: [
         "eventname:TICK_5\n",
         "ver:3.0 eventname:TICK_5 len:abc\n",

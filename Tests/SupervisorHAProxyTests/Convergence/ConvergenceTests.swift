@@ -43,6 +43,24 @@ private func cpuTicks(_ pid: pid_t) -> Int {
         #expect(!d.log.contains("state drain' done") && !d.log.contains("state ready' done"), "\(d.log)")
     }
 
+    /// A socket that answers reads but drops every `set server`: the back-off belongs to the
+    /// failing command, so the reads a retry begins with do not reset it (0.5, 1, 2, 4 s: five
+    /// attempts in 8 s, not sixteen), and the failure is said once per back-off step.
+    @Test func aCommandThatKeepsFailingBacksOffThoughReadsGoThrough() throws {
+        let dir = TempDir()
+        let standIn = try StandIn(unixPath: dir.file("reads.sock"), mode: .readsOnly)
+        defer { standIn.stop() }
+        let d = try Driver(["--resync", "0", "--reload-check", "0", "unix://" + standIn.path, "web1:web/web1"], dir: dir)
+        defer { d.child.stop() }
+        try d.expectReady()
+        #expect(try d.send(Driver.processState("STOPPED", "web1")) == "RESULT 2\nOK")
+        sleep(8)
+        let sets = count("set server web/web1 state maint", in: String(decoding: standIn.received, as: UTF8.self))
+        #expect(sets >= 3 && sets <= 6, "\(sets) attempts in 8 s\n\(d.log)")
+        #expect(!d.log.contains("reachable again"), "\(d.log)")
+        #expect(count("ERROR", in: d.log) <= sets, "\(d.log)")
+    }
+
     @Test func retriesOffDropsTheChangeAndSaysSo() throws {
         let dir = TempDir()
         let d = try Driver(["--retry-max", "0", "unix://" + dir.file("none.sock"), "web1:web/web1"], dir: dir)
@@ -71,7 +89,10 @@ private func cpuTicks(_ pid: pid_t) -> Int {
         #expect(count("No such server.", in: d.log) == 1, "\(d.log)")
     }
 
-    @Test func resyncRepairsHandChangesAndRestartsAndLeavesUnknownServersAlone() throws {
+    /// Resync re-applies what HAProxy forgot and tightens what lets more traffic through than
+    /// wanted; a drain or maint somebody else set since the listener's own last command is
+    /// their decision, left alone (and said once) until an event decides anew.
+    @Test func resyncRepairsHandChangesThatLoosenAndRestartsButLeavesSomebodysMaintAlone() throws {
         let dir = TempDir()
         let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
         let d = try Driver(["--resync", "1", haproxy.unixAddress, "web1:web/web1", "web2:web/web2", "other:api/api0"], dir: dir)
@@ -82,14 +103,25 @@ private func cpuTicks(_ pid: pid_t) -> Int {
         #expect(haproxy.waitFor(["web/web2"], "maint"))
         try haproxy.set("api/api0", "drain")
         try haproxy.set("web/web1", "maint")
-        #expect(haproxy.waitFor(["web/web1"], "ready", seconds: 10), "\(d.log)")
-        #expect(d.log.contains("WARNING resync: web/web1 at \(haproxy.unixAddress) is maint, want ready; repairing"), "\(d.log)")
+        try haproxy.set("web/web2", "ready")
+        let at = haproxy.unixAddress
+        #expect(haproxy.waitFor(["web/web2"], "maint", seconds: 10), "\(d.log)")
+        #expect(d.log.contains("WARNING resync: web/web2 at \(at) is ready, want maint; repairing"), "\(d.log)")
+        let leftAlone = "WARNING resync: web/web1 at \(at) is maint, want ready: left alone, as somebody else set it (by hand, or a stop under way); 'set server web/web1 state ready' hands it back"
+        #expect(waitUntil(10) { d.log.contains(leftAlone) }, "\(d.log)")
+        sleep(3)
+        #expect(haproxy.states()["web/web1"] == "maint", "three more resyncs leave it: \(d.log)")
+        #expect(count(leftAlone, in: d.log) == 1, "said once: \(d.log)")
+        #expect(!d.log.contains("web/web1 at \(at) is maint, want ready; repairing"), "\(d.log)")
         #expect(haproxy.states()["api/api0"] == "drain", "no event for 'other' yet: left alone")
+        // An event is a decision: applied whatever HAProxy shows.
+        try d.send(Driver.processState("RUNNING", "web1", from: "STARTING"))
+        #expect(haproxy.waitFor(["web/web1"], "ready", seconds: 10), "\(d.log)")
 
         haproxy.stop()
         try haproxy.start()
         // A restarted HAProxy forgets: the listener finds web2 ready again and repairs it.
-        #expect(waitUntil(10) { d.log.contains("WARNING resync: web/web2 at \(haproxy.unixAddress) is ready, want maint; repairing") }, "\(d.log)")
+        #expect(waitUntil(10) { count("WARNING resync: web/web2 at \(at) is ready, want maint; repairing", in: d.log) == 2 }, "\(d.log)")
         #expect(haproxy.waitFor(["web/web2"], "maint", seconds: 10), "\(d.log)")
         #expect(haproxy.states()["web/web1"] == "ready")
     }

@@ -27,6 +27,19 @@ import Testing
         #expect(s.succeeded() == 6 && s.failures == 0)
     }
 
+    /// A retry begins with a read; once it went through, the retried command goes at once, and
+    /// the back-off keeps counting until that command goes through.
+    @Test func aReadAfterAFailureLetsTheRetriedCommandGoAndKeepsTheCount() {
+        var s = Schedule(timing: Timing(timeoutMs: 2000, retryMaxMs: 30000, resyncMs: 0, reloadCheckMs: 0))
+        s.readDone(now: 0)
+        #expect(s.failed(now: 0) == 500)
+        #expect(s.readDue(now: 500) && s.wakeAt(hasPending: true) == 500)
+        s.readDone(now: 500)
+        #expect(!s.readDue(now: 500) && s.wakeAt(hasPending: true) == 0, "the command follows its read at once")
+        #expect(s.failed(now: 500) == 1000 && s.failures == 2, "the count went on")
+        #expect(s.readDue(now: 1500))
+    }
+
     @Test func retriesOffDropAndWaitForTheNextResync() {
         var s = Schedule(timing: Timing(timeoutMs: 2000, retryMaxMs: 0, resyncMs: 30000))
         #expect(s.failed(now: 100) == nil)

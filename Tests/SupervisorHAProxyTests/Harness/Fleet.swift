@@ -20,10 +20,10 @@ final class Fleet {
     /// supervisord sections. `listener`: the listener's arguments after the binary (nil: no
     /// listener), where `{admin}` stands for the unix admin socket's path and `{tcp}` for the
     /// TCP one's port; `listenerExtra`: more lines for its section. `unixAuth`: user and password on
-    /// supervisord's unix socket.
+    /// supervisord's unix socket; `inet`: an inet server with a password instead of the socket.
     init(backends: [(String, [String])], programs: String, listener: [String]?, listenerExtra: String = "",
-         unixAuth: (String, String)? = nil, masterWorker: Bool = false, addresses: [String: String] = [:],
-         checks: Bool = false) throws {
+         unixAuth: (String, String)? = nil, inet: InetServer? = nil, masterWorker: Bool = false,
+         addresses: [String: String] = [:], checks: Bool = false) throws {
         self.masterWorker = masterWorker
         var h = """
             global
@@ -41,7 +41,7 @@ final class Fleet {
             for s in servers { h += "    server \(s) \(addresses[s] ?? "127.0.0.1:9")\(checks ? " check inter 1s" : "")\n" }
         }
         try h.write(toFile: dir.file("haproxy.cfg"), atomically: true, encoding: .utf8)
-        var s = supervisordBase(dir: dir.path, auth: unixAuth) + programs + "\n"
+        var s = supervisordBase(dir: dir.path, auth: unixAuth, inet: inet) + programs + "\n"
         if let listener {
             s += """
                 [eventlistener:listener]

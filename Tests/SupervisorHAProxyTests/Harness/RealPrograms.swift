@@ -31,7 +31,38 @@ func launchHAProxy(config: String, socket: String, stdout: String, stderr: Strin
 
 /// The sections every test supervisord has: its unix socket (with `auth` when given), its
 /// log and pid files in `dir`, the RPC interface, and supervisorctl pointed at the socket.
-func supervisordBase(dir: String, auth: (String, String)? = nil) -> String {
+/// supervisord's `[inet_http_server]` with a password (no unix socket at all).
+struct InetServer {
+    var port = freePort()
+    var user = "op"
+    var serverPassword: String
+    var clientPassword: String
+}
+
+/// supervisord's own sections: a unix socket (with `auth`'s user and password), or with
+/// `inet` only an `[inet_http_server]` on loopback, its password as the file spells it for
+/// supervisord and for supervisorctl.
+func supervisordBase(dir: String, auth: (String, String)? = nil, inet: InetServer? = nil) -> String {
+    if let inet {
+        return """
+            [inet_http_server]
+            port=127.0.0.1:\(inet.port)
+            username=\(inet.user)
+            password=\(inet.serverPassword)
+            [supervisord]
+            nodaemon=true
+            logfile=\(dir)/supervisord.log
+            pidfile=\(dir)/supervisord.pid
+            childlogdir=\(dir)
+            [rpcinterface:supervisor]
+            supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+            [supervisorctl]
+            serverurl=http://127.0.0.1:\(inet.port)
+            username=\(inet.user)
+            password=\(inet.clientPassword)
+
+            """
+    }
     let credentials = auth.map { "username=\($0.0)\npassword=\($0.1)\n" } ?? ""
     return """
         [unix_http_server]

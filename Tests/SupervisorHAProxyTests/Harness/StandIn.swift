@@ -15,6 +15,9 @@ final class StandIn {
         case recordAsHAProxy
         /// Listens with a backlog of 0 and never accepts: its backlog is full at once.
         case neverAccept
+        /// Answers `show servers state` (with web/web1) and `show info` as HAProxy does, and
+        /// closes without a word on anything else (`set server`).
+        case readsOnly
     }
 
     /// What the accepting thread and the test share.
@@ -96,6 +99,13 @@ final class StandIn {
                     _ = answer.withCString { send(c, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
                     closeClient(c)
                 case .neverAccept:
+                    closeClient(c)
+                case .readsOnly:
+                    let line = String(decoding: got, as: UTF8.self)
+                    let answer = line.hasPrefix("show servers state")
+                        ? "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state\n1 web 1 web1 127.0.0.1 2 0\n\n"
+                        : line.hasPrefix("show info") ? "Name: HAProxy\nPid: 1\nStart_time_sec: 1\n\n" : ""
+                    _ = answer.withCString { send(c, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
                     closeClient(c)
                 case .endlessServers, .endlessXMLRPC:
                     let head = mode == .endlessServers

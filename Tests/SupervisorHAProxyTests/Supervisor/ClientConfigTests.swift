@@ -24,6 +24,61 @@ import Testing
         #expect(c.username == "operator" && c.password == "s3cret")
     }
 
+    /// supervisor's own parser: `%%` is one '%', a ';' or '#' after a blank starts a comment
+    /// (not one inside a word), `%(here)s` is absolute even for a relative path, an indented
+    /// line continues the value, and the last of a repeated key wins. (Each checked against
+    /// supervisorctl 4.2.5: it accepts all of them.)
+    @Test func readsValuesAsSupervisorsOwnParserDoes() throws {
+        let dir = TempDir()
+        try """
+            [supervisorctl]
+            serverurl=unix://%(here)s/supervisor.sock   ; local
+            username = op#1
+            password=p%%ss;word # and a comment
+            password=p%%ss;word2	; the second wins
+            prompt = a
+              b
+            [inet_http_server]
+            username=%(ENV_SH_SURELY_UNSET_VARIABLE)s
+            """.write(toFile: dir.file("s.conf"), atomically: true, encoding: .utf8)
+        let cwd = FileManager.default.currentDirectoryPath
+        defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
+        FileManager.default.changeCurrentDirectoryPath(dir.path)
+        let c = try #require(ClientConfig.load("s.conf"))
+        #expect(c.serverURL == "unix://\(dir.path)/supervisor.sock")
+        #expect(c.username == "op#1" && c.password == "p%ss;word2")
+        let file = try #require(ConfigFile.load("s.conf"))
+        #expect(file.value("supervisorctl", "prompt") == "a\nb")
+        var problem: String?
+        #expect(file.value("inet_http_server", "username", problem: &problem) == nil)
+        #expect(problem?.contains("%(ENV_SH_SURELY_UNSET_VARIABLE)s cannot be expanded") == true, "\(problem ?? "")")
+    }
+
+    /// A child of supervisord finds the config supervisord runs with (its `-c` in /proc,
+    /// relative to its working folder) and there the credentials of the server its URL names.
+    @Test func aChildOfSupervisordFindsTheCredentialsOfItsServer() throws {
+        let dir = TempDir()
+        try """
+            [unix_http_server]
+            file=%(here)s/s.sock
+            [inet_http_server]
+            port=127.0.0.1:9
+            username=op
+            password=pw%%1 ; comment
+            """.write(toFile: dir.file("s.conf"), atomically: true, encoding: .utf8)
+        // A stand-in for supervisord: a script named so, run with a relative -c (as python3
+        // runs the real one: `/usr/bin/python3 /usr/bin/supervisord -c FILE`).
+        try "#!/bin/sh\nsleep 30\n".write(toFile: dir.file("supervisord"), atomically: true, encoding: .utf8)
+        let fake = try Child("/bin/sh", ["-c", "cd \(dir.path) && exec /bin/sh ./supervisord -c s.conf"])
+        defer { fake.stop() }
+        #expect(waitUntil(5) { ParentCredentials.configPath(ofProcess: fake.pid)?.0 == "s.conf" })
+        let inet = try SupervisorURL.parse("http://127.0.0.1:9").get()
+        #expect(ParentCredentials.find(for: inet, supervisordPid: fake.pid) == .credentials("op:pw%1", from: dir.file("s.conf") + " [inet_http_server]"))
+        let unix = try SupervisorURL.parse("unix://\(dir.path)/s.sock").get()
+        #expect(ParentCredentials.find(for: unix, supervisordPid: fake.pid) == .notRequired)
+        #expect(ParentCredentials.find(for: inet, supervisordPid: getpid()) == .notRequired, "the test runner is no supervisord")
+    }
+
     @Test func defaultsWithoutTheSection() throws {
         let dir = TempDir()
         try "[supervisord]\nnodaemon=true\n".write(toFile: dir.file("s.conf"), atomically: true, encoding: .utf8)

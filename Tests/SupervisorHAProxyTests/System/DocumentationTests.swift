@@ -105,6 +105,7 @@ private func file(_ name: String) throws -> String {
                      "Received PROCESS_STATE_BACKOFF (from STARTING) for web2, sending MAINT for web/web2.",
                      "Received PROCESS_STATE_STOPPING (from RUNNING) for web1, sending DRAIN for static/web1.",
                      "start-up sync: supervisord reports 5 process(es)",
+                     "web/web1 at unix://", "is maint, want ready: left alone, as somebody else set it",
                      "api:api_00 UP on every socket", "api:api_01 UP on every socket", "restarted 2 process(es)"] {
             #expect(r.out.contains(line), "\(line)\n\(r.out)")
         }

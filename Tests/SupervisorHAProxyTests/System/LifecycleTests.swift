@@ -109,6 +109,53 @@ private func twoProgramFleet(masterWorker: Bool = false) throws -> Fleet {
         #expect(!fleet.listenerLog.contains("s3cret"))
     }
 
+    /// supervisord with only an `[inet_http_server]` and a password: its children get the URL
+    /// but no credentials. The listener reads them from supervisord's own config (its `-c`
+    /// file, by supervisor's rules: `%%` is one '%', `; ...` a comment), so a listener-only
+    /// restart leaves HAProxy as it is, and a shutdown leaves every server in maint.
+    @Test func anInetOnlyPasswordProtectedSupervisordIsAskedWithTheCredentialsOfItsOwnConfig() throws {
+        let inet = InetServer(serverPassword: "s3%%cret ; the operator's note", clientPassword: "s3%%cret")
+        let fleet = try Fleet(backends: [("web", ["web1", "web2"])], programs: twoPrograms(),
+                              listener: ["unix://{admin}", "web1:web/web1", "web2:web/web2"], inet: inet)
+        defer { fleet.stop() }
+        try fleet.startHAProxy()
+        try fleet.startSupervisord(running: 3)
+        #expect(fleet.waitFor(["web/web1", "web/web2"], "ready"), "\(fleet.listenerLog)")
+        #expect(waitUntil(10) { fleet.listenerLog.contains("start-up sync: supervisord reports 3 process(es); 2 mapped") }, "\(fleet.listenerLog)")
+        #expect(fleet.listenerLog.contains("credentials for supervisord at http://127.0.0.1:\(inet.port) from \(fleet.dir.file("supervisord.conf")) [inet_http_server]"), "\(fleet.listenerLog)")
+        #expect(fleet.ctl("restart", "listener").contains("listener: started"))
+        #expect(waitUntil(10) { fleet.listenerLog.contains("supervisord is RUNNING, so only the listener stops") }, "\(fleet.listenerLog)")
+        #expect(fleet.states()["web/web1"] == "ready" && fleet.states()["web/web2"] == "ready", "\(fleet.listenerLog)")
+        fleet.supervisord?.signal(SIGTERM)
+        #expect(fleet.supervisord?.waitExit(30) == 0)
+        #expect(fleet.states()["web/web1"] == "maint" && fleet.states()["web/web2"] == "maint", "\(fleet.states())\n\(fleet.listenerLog)")
+        #expect(!fleet.listenerLog.contains("s3%cret") && !fleet.listenerLog.contains("s3%%cret"))
+    }
+
+    /// When the credentials cannot be had (supervisord keeps a {SHA} hash), the listener says
+    /// so at start, and a 401 is not a shutdown: a listener restart leaves HAProxy as it is.
+    @Test func aRefusedListenerNeverTakesServersOutOfRotationOnAGuess() throws {
+        let hash = "{SHA}" + "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3"  // sha1("test")
+        let inet = InetServer(serverPassword: hash, clientPassword: "test")
+        let fleet = try Fleet(backends: [("web", ["web1", "web2"])], programs: twoPrograms(),
+                              listener: ["unix://{admin}", "web1:web/web1", "web2:web/web2"], inet: inet)
+        defer { fleet.stop() }
+        try fleet.startHAProxy()
+        try fleet.startSupervisord(running: 3)
+        #expect(fleet.waitFor(["web/web1", "web/web2"], "ready"), "\(fleet.listenerLog)")
+        #expect(waitUntil(10) { fleet.listenerLog.contains("start-up sync from http://127.0.0.1:\(inet.port) refused") }, "\(fleet.listenerLog)")
+        #expect(fleet.listenerLog.contains("WARNING no credentials for supervisord at http://127.0.0.1:\(inet.port)"), "\(fleet.listenerLog)")
+        #expect(fleet.listenerLog.contains("keeps [inet_http_server] password as a {SHA} hash"), "\(fleet.listenerLog)")
+        #expect(fleet.ctl("restart", "listener").contains("listener: started"))
+        #expect(waitUntil(10) { fleet.listenerLog.contains("supervisord refused the listener's credentials") }, "\(fleet.listenerLog)")
+        usleep(500_000)
+        #expect(fleet.states()["web/web1"] == "ready" && fleet.states()["web/web2"] == "ready", "\(fleet.listenerLog)")
+        #expect(!fleet.listenerLog.contains("to maint before exiting"), "\(fleet.listenerLog)")
+        // check names the refusal as a problem.
+        let r = try run(Paths.binary, ["check", "--supervisor", "http://127.0.0.1:\(inet.port)", "unix://" + fleet.adminSocket, "web1:web/web1"])
+        #expect(r.status == 1 && r.out.contains("FAIL http://127.0.0.1:\(inet.port): supervisord refused these credentials"), "\(r.out)")
+    }
+
     /// Debian's /etc/hosts names ::1 localhost first; an IPv4-only stats socket is still
     /// reached through tcp://localhost: every address is tried within one --timeout.
     @Test func localhostReachesAnIPv4OnlySocketWhenIPv6IsListedFirst() throws {
