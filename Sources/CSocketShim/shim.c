@@ -255,6 +255,10 @@ int shim_spawn(const char *file, char *const argv[], int *pid, int *pidfd,
     if (*pidfd < 0) {
         int e = errno;
         kill(-child, SIGKILL);
+        int st;
+        pid_t w;
+        RETRY_EINTR(w, waitpid(child, &st, 0));
+        (void)w;
         return shim_err(err, errlen, "pidfd_open", file, strerror(e));
     }
     return 0;

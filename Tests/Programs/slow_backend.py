@@ -6,12 +6,15 @@ application servers without a graceful mode do: whatever it was serving is lost.
 With SH_BROKEN_FLAG set to a file that exists at start, it never listens: a program that
 runs but never passes its health check. With SH_BIND_DELAY=SECONDS it loads for that long
 before it binds its port, as application servers do (Zope, Java, Rails): supervisord says
-RUNNING long before it serves.
+RUNNING long before it serves. With SH_WORKERS=N it forks N workers that serve on its port
+(a pre-fork server: gunicorn, uwsgi) while it waits; with SH_IGNORE_TERM=1 it and its
+workers ignore SIGTERM, as uwsgi does by default (there TERM means reload).
 
 usage: slow_backend.py PORT NAME [DELAY]
 """
 import http.server
 import os
+import signal
 import sys
 import time
 
@@ -39,8 +42,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+if os.environ.get("SH_IGNORE_TERM") == "1":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
 server.daemon_threads = True
 server.request_queue_size = 128
 print(f"{name} listening on 127.0.0.1:{port}", flush=True)
+workers = int(os.environ.get("SH_WORKERS", "0"))
+for _ in range(workers):
+    if os.fork() == 0:
+        server.serve_forever()
+if workers:
+    while True:
+        time.sleep(3600)
 server.serve_forever()

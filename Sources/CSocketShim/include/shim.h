@@ -94,7 +94,8 @@ int shim_signalfd_next(int fd, char *err, size_t errlen);
  * its own, with the calling process's stdio, environment and directory, an empty signal mask,
  * default dispositions, and PR_SET_PDEATHSIG SIGKILL (it cannot outlive us). Sets *pid and a
  * pidfd (readable when the child ends). Returns 0; the child's exec errno (> 0: ENOENT,
- * EACCES...) when exec failed (the child is reaped); -1 when we could not start it. */
+ * EACCES...) when exec failed (the child is reaped); -1 when we could not start it, or could
+ * not watch it (pidfd_open failed: the child's group is killed and the child reaped). */
 int shim_spawn(const char *file, char *const argv[], int *pid, int *pidfd,
                char *err, size_t errlen);
 /* The child's end: 1 reaped (*code the exit status, or *signal the signal that killed it),

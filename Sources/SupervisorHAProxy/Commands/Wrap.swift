@@ -51,6 +51,8 @@ final class Wrapper {
     /// Asks supervisord again while the program starts; ends the wait for the last `maint`.
     private var timer: Timer!
     private var stopWaitMs: Int?
+    /// When the stop signal came: supervisord's SIGKILL follows `stopWaitMs` after it.
+    private var stopAt: Int64 = 0
     private var configAsked = false
     private let error = FixedBuffer(capacity: 512)
 
@@ -143,6 +145,7 @@ final class Wrapper {
         case .starting, .running:
             let drainMs = options.drainTimeoutMs ?? (stopWaitMs ?? Wrapper.defaultStopWaitMs) / 2
             phase = .draining(signal: sig)
+            stopAt = now
             log.log(.info, "\(signalName(sig)): draining \(serversText) (at most \(drainMs) ms) before passing it on")
             let d = Drain(groups, reactor: reactor, pollEveryMs: Wrapper.statEveryMs)
             d.onFinished = { [unowned self, unowned d] now in drained(d, sig, now: now) }
@@ -160,8 +163,12 @@ final class Wrapper {
 
     private func drained(_ d: Drain, _ sig: Int32, now: Int64) {
         guard phase == .draining(signal: sig) else { return }
+        let failed = groups.indices.filter { d.setFailed[$0] || d.readFailed[$0] }.map { groups[$0].peer.display }
         if d.timedOut {
             log.log(.warning, "drain timeout after \(now - d.startedAt) ms with \(d.sessionsLeft) session(s) left; passing \(signalName(sig)) on")
+        } else if !failed.isEmpty {
+            // Said above, per socket: why. Not "drained": it was not, there.
+            log.log(.warning, "drain ended after \(now - d.startedAt) ms, not drained at \(failed.joined(separator: ", ")); passing \(signalName(sig)) to the program's process group")
         } else {
             log.log(.info, "drained after \(now - d.startedAt) ms; passing \(signalName(sig)) to the program's process group")
         }
@@ -171,6 +178,9 @@ final class Wrapper {
     private func exited(_ code: Int32, _ sig: Int32, now: Int64) {
         let how = sig > 0 ? "was killed by \(signalName(sig))" : "exited with status \(code)"
         let planned = phase == .stopping
+        if child?.killLeftovers() == true {
+            log.log(.warning, "processes of the program's group outlived it (workers it forked): SIGKILL to the group, so none holds its port")
+        }
         log.log(planned ? .info : .warning, "program \(how)\(planned ? "" : " by itself"); \(serversText) to maint")
         phase = .exiting(sig > 0 ? .signal(sig) : .status(code))
         setAll(.maint, now: now)
@@ -178,9 +188,14 @@ final class Wrapper {
         endIfSettled()
     }
 
+    /// The stop signal to the program's group; its whole group is killed before supervisord's
+    /// SIGKILL would end the wrapper alone (`killasgroup` reaches only the wrapper's group, and
+    /// the wrapper's death only the program: its workers would live on, holding its port).
     private func passOn(_ sig: Int32) {
         phase = .stopping
         child?.send(sig, group: true)
+        let wait = Int64(stopWaitMs ?? Wrapper.defaultStopWaitMs)
+        timer.fire(at: max(stopAt + wait - min(1000, wait / 4), shim_now_ms()))
     }
 
     // MARK: HAProxy
@@ -225,6 +240,10 @@ final class Wrapper {
     private func timerFired(now: Int64) {
         switch phase {
         case .starting: askSupervisor(now: now)
+        case .stopping:
+            let wait = stopWaitMs ?? Wrapper.defaultStopWaitMs
+            log.log(.warning, "the program is still running \(now - stopAt) ms after \(wait / 1000) s of stopwaitsecs began: SIGKILL to its process group before supervisord kills the wrapper")
+            child?.send(SIGKILL, group: true)
         case .exiting(let exit): reactor.stop(exit)
         default: break
         }

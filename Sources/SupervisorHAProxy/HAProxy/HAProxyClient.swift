@@ -55,9 +55,9 @@ final class HAProxyClient: Pollable {
 
     /// `set server B/S ...` for as many changes as `fill` offers and one request holds:
     /// `fill` calls `add` with each until it returns false (full). Returns how many were
-    /// taken (0: nothing is sent).
+    /// taken (0: nothing is sent). `timeoutMs`: a shorter bound than the client's own.
     @discardableResult
-    func set(now: Int64, for user: HAProxyAnswers, _ fill: ((Target, ServerChange) -> Bool) -> Void) -> Int {
+    func set(now: Int64, for user: HAProxyAnswers, timeoutMs: Int? = nil, _ fill: ((Target, ServerChange) -> Bool) -> Void) -> Int {
         request.clear()
         setCount = 0
         entryCommands.removeAll(keepingCapacity: true)
@@ -78,7 +78,7 @@ final class HAProxyClient: Pollable {
         guard setCount > 0 else { return 0 }
         request.append(byte: newline)
         answer.clear()
-        start(.set, for: user, now: now)
+        start(.set, for: user, now: now, timeoutMs: timeoutMs)
         return setCount
     }
 
@@ -131,10 +131,10 @@ final class HAProxyClient: Pollable {
         }
     }
 
-    private func start(_ c: Command, for user: HAProxyAnswers, now: Int64) {
+    private func start(_ c: Command, for user: HAProxyAnswers, now: Int64, timeoutMs bound: Int? = nil) {
         command = c
         self.user = user
-        if exchange.start(request.bytes, now: now, timeoutMs: timeoutMs) == .failed { end(ok: false, now: now) }
+        if exchange.start(request.bytes, now: now, timeoutMs: min(bound ?? timeoutMs, timeoutMs)) == .failed { end(ok: false, now: now) }
     }
 
     // MARK: reactor member

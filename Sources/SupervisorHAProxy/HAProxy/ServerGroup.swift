@@ -6,7 +6,8 @@ import CSocketShim
 /// may share one after another.
 ///
 /// The one ordering rule: a `set` in flight is never abandoned, since HAProxy does not order
-/// commands sent on two connections; a newer state is sent once it has ended. A read in
+/// commands sent on two connections; a newer state is sent once it has ended, within what
+/// is left of its own timeout (a hanging socket costs a stop one timeout, not two). A read in
 /// flight changes nothing at HAProxy and is abandoned for a `set`.
 ///
 /// `admit` is `set(.ready)` through the readiness gate: every target ready once it serves.
@@ -26,6 +27,8 @@ final class ServerGroup: HAProxyAnswers {
     /// The state last asked for with `set`, and whether it is settled.
     private(set) var wanted: AdminState?
     private(set) var settled = true
+    /// When `wanted` was asked for: its exchange ends one timeout after, at the latest.
+    private var wantedAt: Int64 = 0
     /// Set when HAProxy refused a `set server` (its words in the peer's error).
     private(set) var refused = false
     /// From the last `show stat`: current plus queued sessions on the servers that can still
@@ -73,6 +76,7 @@ final class ServerGroup: HAProxyAnswers {
     func set(_ state: AdminState, now: Int64) {
         endGates()
         wanted = state
+        wantedAt = now
         settled = false
         if step == .readingStat {
             client.abandonRead()
@@ -148,11 +152,16 @@ final class ServerGroup: HAProxyAnswers {
         client.showStat(backends: backends, now: now, for: self)
     }
 
-    private func send(_ state: AdminState, now: Int64) {
+    private func send(_ state: AdminState, now: Int64, within timeoutMs: Int? = nil) {
         step = .setting(state)
         outcome = .none
         refused = false
-        client.set(now: now, for: self) { add in
+        if let t = timeoutMs, t <= 0 {
+            peer.fail("timed out (waiting for the command before it to end)")
+            settled = true
+            return end(.failed, now: now)
+        }
+        client.set(now: now, for: self, timeoutMs: timeoutMs) { add in
             for t in targets where !add(t, .state(state)) { break }
         }
     }
@@ -204,7 +213,7 @@ final class ServerGroup: HAProxyAnswers {
         if let w = wanted, w != sent {
             lastStep = step
             step = .idle
-            return send(w, now: now)
+            return send(w, now: now, within: Int(wantedAt + Int64(client.timeoutMs) - now))
         }
         settled = true
         end(ok && !refused ? .ok : .failed, now: now)

@@ -1,4 +1,5 @@
 import CSocketShim
+import Glibc
 
 /// A child process, watched through its pidfd: readable once it has ended.
 final class ChildProcess: Pollable {
@@ -34,5 +35,15 @@ final class ChildProcess: Pollable {
     func send(_ sig: Int32, group: Bool) {
         guard !ended else { return }
         _ = error.withCString { e, n in shim_kill(group ? -pid : pid, sig, e, n) }
+    }
+
+    /// Once the child has ended: SIGKILL to whatever is left of its process group (workers
+    /// it forked that outlived it, holding its port). True when there was something left.
+    /// The group's id cannot name another group meanwhile: a pid is not reused while a group
+    /// with that id has members.
+    func killLeftovers() -> Bool {
+        guard ended, error.withCString({ e, n in shim_kill(-pid, 0, e, n) }) == 0 else { return false }
+        _ = error.withCString { e, n in shim_kill(-pid, SIGKILL, e, n) }
+        return true
     }
 }

@@ -59,9 +59,17 @@ struct StopPolicy {
         StopPolicy(signals: everyStopSignal, passedOn: [], graceMs: grace(timeoutMs: timeoutMs), endsBySignal: true)
     }
 
+    /// As tini: every signal is read from the signalfd, none can end the wrapper behind the
+    /// drain's back. The stop signals drain; every other one is passed on to the program, but
+    /// those the kernel sends for the wrapper's own fault (SEGV, BUS, FPE, ILL, TRAP, SYS,
+    /// ABRT), the two no process can catch (KILL, STOP), CHLD (the program's end comes through
+    /// its pidfd), PIPE (ignored: a write to a closed pipe is an error, never a signal) and
+    /// glibc's own two (32, 33).
     static func wrap(timeoutMs: Int) -> StopPolicy {
-        StopPolicy(signals: [SIGTERM, SIGINT, SIGQUIT], passedOn: [SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH],
-                   graceMs: grace(timeoutMs: timeoutMs), endsBySignal: false)
+        let stops = [SIGTERM, SIGINT, SIGQUIT]
+        let kept: Set<Int32> = [SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT, SIGCHLD, SIGPIPE, 32, 33]
+        let passedOn = (1...64).map { Int32($0) }.filter { !kept.contains($0) && !stops.contains($0) }
+        return StopPolicy(signals: stops, passedOn: passedOn, graceMs: grace(timeoutMs: timeoutMs), endsBySignal: false)
     }
 
     /// `restart`, `stop`, `start`: the first signal ends the run after its current step.
@@ -76,7 +84,9 @@ struct StopPolicy {
 
 /// A signal's name as `kill -l` gives it, for messages.
 func signalName(_ sig: Int32) -> String {
-    let names = [1: "HUP", 2: "INT", 3: "QUIT", 4: "ILL", 6: "ABRT", 7: "BUS", 8: "FPE", 9: "KILL",
-                 10: "USR1", 11: "SEGV", 12: "USR2", 13: "PIPE", 14: "ALRM", 15: "TERM", 28: "WINCH"]
+    let names = [1: "HUP", 2: "INT", 3: "QUIT", 4: "ILL", 5: "TRAP", 6: "ABRT", 7: "BUS", 8: "FPE", 9: "KILL",
+                 10: "USR1", 11: "SEGV", 12: "USR2", 13: "PIPE", 14: "ALRM", 15: "TERM", 16: "STKFLT", 17: "CHLD",
+                 18: "CONT", 19: "STOP", 20: "TSTP", 21: "TTIN", 22: "TTOU", 23: "URG", 24: "XCPU", 25: "XFSZ",
+                 26: "VTALRM", 27: "PROF", 28: "WINCH", 29: "IO", 30: "PWR", 31: "SYS"]
     return names[Int(sig)].map { "SIG" + $0 } ?? "signal \(sig)"
 }

@@ -35,6 +35,33 @@ private func restartBothUnderLoad(_ stack: LoadStack) throws -> (ok: Int, failed
         for line in wrapLog.split(separator: "\n") where line.contains("drained after") { print("  \(line)") }
     }
 
+    /// uwsgi's default: TERM reloads, and it runs workers. Restarted by supervisorctl under
+    /// load: drained, TERM passed on (and ignored), then the program's whole process group
+    /// killed before stopwaitsecs ends, so the new one binds its port: RUNNING again, no
+    /// failed request, and nothing left of the old group (counted by process group).
+    @Test func aProgramThatIgnoresTERMAndForksWorkersIsRestartedWithNothingLeftBehind() throws {
+        let stack = try LoadStack(.wrapped, backends: .init(workers: 2, ignoreTerm: true, stopWaitSecs: 4))
+        defer { stack.stop() }
+        try stack.start()
+        let wrapper = try #require(pid_t(stack.ctl("pid", "app1").trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(waitUntil(5) { !children(of: wrapper).isEmpty })
+        let program = try #require(children(of: wrapper).first)
+        #expect(waitUntil(5) { processes(inGroup: program).count == 3 }, "the program and its two workers: \(processes(inGroup: program))")
+        try stack.startLoad(clients: 8)
+        usleep(800_000)
+        #expect(stack.ctl("restart", "app1").contains("app1: started"), "\(stack.dir.read("app1.err"))")
+        #expect(waitUntil(20) { stack.allUp() }, "app1 back: \(serverView(stack.adminSocket))")
+        usleep(500_000)
+        let r = try stack.stopLoad()
+        print("TERM-ignoring workers under wrap: \(r.detail)")
+        #expect(r.failed == 0, "\(r.detail)")
+        #expect(processes(inGroup: program).isEmpty, "left of the old group: \(processes(inGroup: program))")
+        #expect(stack.ctl("status", "app1").contains("RUNNING"))
+        let log = stack.dir.read("app1.err")
+        #expect(log.contains("SIGKILL to its process group before supervisord kills the wrapper"), "\(log)")
+        #expect(!stack.dir.read("supervisord.log").contains("with SIGKILL"), "supervisord never had to kill the wrapper")
+    }
+
     /// The control: the same restarts without wrap lose the requests in flight, with the
     /// listener running. A test that cannot fail proves nothing.
     @Test func withoutWrapTheSameRestartsLoseRequests() throws {
@@ -195,6 +222,94 @@ private func alive(_ pid: pid_t) -> Bool {
         w.signal(SIGUSR1)
         #expect(w.waitExit(5) == 9)
         #expect(dir.read("wrap.log").contains("SIGHUP: passed on to the program"))
+    }
+
+    /// As tini: a signal that would end the wrapper (ALRM, XCPU, PROF, PWR...) is passed on
+    /// to the program instead; the wrapper and its drain stay.
+    @Test func everyOtherSignalIsPassedOnNoneEndsTheWrapper() throws {
+        let dir = TempDir()
+        let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
+        let names = ["ALRM", "XCPU", "PROF", "PWR", "VTALRM", "TTIN", "URG"]
+        let traps = names.map { "trap 'echo got-\($0) >&2' \($0);" }.joined(separator: " ")
+        let w = try wrap(haproxy, ["web/web2"], ["sh", "-c", "\(traps) while :; do sleep 0.05; done"], dir: dir)
+        #expect(waitUntil(5) { dir.read("wrap.log").contains("ready at once") })
+        for (name, sig) in zip(names, [SIGALRM, SIGXCPU, SIGPROF, SIGPWR, SIGVTALRM, SIGTTIN, SIGURG]) {
+            w.signal(sig)
+            #expect(waitUntil(5) { dir.read("wrap.log").contains("got-\(name)") }, "\(name): \(dir.read("wrap.log"))")
+            #expect(w.running && dir.read("wrap.log").contains("SIG\(name): passed on to the program"))
+        }
+        #expect(haproxy.states()["web/web2"] == "ready")
+        w.signal(SIGTERM)
+        #expect(w.waitExit(10) == 128 + SIGTERM)
+        #expect(dir.read("wrap.log").contains("SIGTERM: draining web/web2"))
+        #expect(haproxy.states()["web/web2"] == "maint")
+    }
+
+    /// A program that cannot be watched (pidfd_open refused, as by an old kernel or a
+    /// seccomp filter) is killed and reaped: no zombie is left to whoever reaps orphans.
+    @Test func aProgramThatCannotBeWatchedIsKilledAndReaped() throws {
+        let dir = TempDir()
+        let source = dir.file("nopidfd.c"), library = dir.file("nopidfd.so")
+        try """
+            #define _GNU_SOURCE
+            #include <dlfcn.h>
+            #include <errno.h>
+            #include <stdarg.h>
+            #include <sys/syscall.h>
+            long syscall(long n, ...) {
+                va_list ap; va_start(ap, n);
+                long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
+                long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
+                va_end(ap);
+                if (n == SYS_pidfd_open) { errno = ENOSYS; return -1; }
+                long (*real)(long, ...) = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+                return real(n, a, b, c, d, e, f);
+            }
+            """.write(toFile: source, atomically: true, encoding: .utf8)
+        let cc = try run(which("cc"), ["-shared", "-fPIC", "-o", library, source, "-ldl"])
+        #expect(cc.status == 0, "\(cc.err)")
+        // A subreaper runs the wrapper: an unreaped child would be handed to it as a zombie.
+        let script = """
+            import ctypes, os, subprocess, sys, time
+            ctypes.CDLL(None).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+            env = dict(os.environ, LD_PRELOAD=sys.argv[1])
+            env.pop("SUPERVISOR_SERVER_URL", None)
+            p = subprocess.run([sys.argv[2], "wrap", "--ready-when", "running", "unix:///nonexistent.sock", "web/web1",
+                                "--", "sleep", "1000"], env=env, stderr=subprocess.PIPE, timeout=20)
+            time.sleep(0.3)
+            try:
+                left = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                left = (0, 0)
+            print(p.returncode, "zombie" if left[0] else "none")
+            sys.stderr.write(p.stderr.decode())
+            """
+        let r = try run("/usr/bin/python3", ["-c", script, library, Paths.binary])
+        #expect(r.out == "1 none\n", "\(r.out)\(r.err)")
+        #expect(r.err.contains("pidfd_open sleep: Function not implemented; not started"), "\(r.err)")
+    }
+
+    /// Against a hanging socket, a stop arriving while a `set` is in flight waits for it, but
+    /// the drain then has only what is left of its own timeout (one timeout in all, not two),
+    /// and the log says what is true: not drained there.
+    @Test func aHangingSocketCostsAStopOneTimeoutAndIsNotCalledDrained() throws {
+        let dir = TempDir()
+        let hang = try StandIn(unixPath: dir.file("hang.sock"), mode: .hang)
+        defer { hang.stop() }
+        var env = ProcessInfo.processInfo.environment
+        env["SUPERVISOR_SERVER_URL"] = nil
+        let w = try Child(Paths.binary, ["wrap", "--ready-when", "running", "--timeout", "1", "unix://" + hang.path, "web/web1",
+                                         "--", "sleep", "1000"], environment: env, stderr: dir.file("wrap.log"))
+        #expect(waitUntil(5) { !children(of: w.pid).isEmpty })
+        w.signal(SIGTERM)
+        #expect(w.waitExit(10) == 128 + SIGTERM, "\(dir.read("wrap.log"))")
+        let log = dir.read("wrap.log")
+        #expect(!log.contains("drained after"), "\(log)")
+        #expect(log.contains("not set to drain there"), "\(log)")
+        #expect(log.contains("drain ended after") && log.contains("not drained at unix://\(hang.path); passing SIGTERM"), "\(log)")
+        // maint at start, ready, the drain and maint at the end: at most 3 connections, the
+        // ready that waited behind maint having had no time left of its own.
+        #expect(hang.connectionCount <= 3, "\(hang.connectionCount) connections\n\(log)")
     }
 
     @Test func haproxyDownNeverHoldsUpAStop() throws {

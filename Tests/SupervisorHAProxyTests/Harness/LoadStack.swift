@@ -38,6 +38,11 @@ final class LoadStack {
         var check = "inter 300 fall 2 rise 2"
         /// `option redispatch` with `retries 3`: a failed connect tries another server.
         var redispatch = true
+        /// Pre-forked workers serving on each backend's port, and whether the backend and
+        /// its workers ignore SIGTERM (uwsgi's default: TERM reloads).
+        var workers = 0
+        var ignoreTerm = false
+        var stopWaitSecs = 10
     }
 
     let dir = TempDir()
@@ -120,9 +125,9 @@ final class LoadStack {
             s += """
                 [program:\(app)]
                 command=\(wrap)/usr/bin/python3 \(Programs.backend) \(port) \(app)
-                environment=SH_BROKEN_FLAG="\(brokenFlag(app, host: host))",SH_BIND_DELAY="\(backends.bindDelay)"
+                environment=SH_BROKEN_FLAG="\(brokenFlag(app, host: host))",SH_BIND_DELAY="\(backends.bindDelay)",SH_WORKERS="\(backends.workers)",SH_IGNORE_TERM="\(backends.ignoreTerm ? 1 : 0)"
                 startsecs=1
-                stopwaitsecs=10
+                stopwaitsecs=\(backends.stopWaitSecs)
                 stdout_logfile=\(hd)/\(app).out
                 stderr_logfile=\(hd)/\(app).err
 

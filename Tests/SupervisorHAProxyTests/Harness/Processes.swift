@@ -284,3 +284,14 @@ func acceptsConnections(_ port: Int) -> Bool {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     } == 0
 }
+
+/// Every live process whose process group is `pgid` (read from /proc: zombies excluded).
+func processes(inGroup pgid: pid_t) -> [pid_t] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { pid_t($0) }.filter { pid in
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let f = stat[stat.index(after: close)...].split(separator: " ")
+        return f.count > 2 && f[0] != "Z" && pid_t(f[2]) == pgid
+    }
+}
