@@ -52,8 +52,9 @@ let help = usage + """
       --retry-max SECONDS   longest wait between retries of a change HAProxy did not
                             take; retries start at 0.5 s and double (default 30;
                             0 turns retries off)
-      --resync SECONDS      read 'show servers state' this often and repair what differs
-                            (default 30; 0 turns it off)
+      --resync SECONDS      read 'show servers state' this often and repair what HAProxy
+                            forgot or lets through; a drain or maint somebody else set
+                            is left alone (default 30; 0 turns it off)
       --reload-check SECONDS
                             read 'show info' this often to notice an HAProxy reload or
                             restart and repair at once (default 1; 0 turns it off)
@@ -78,8 +79,10 @@ let help = usage + """
       --version             show the version
 
     On SIGTERM (supervisord stopping it) the listener asks supervisord what it is doing:
-    shutting down or restarting, every mapped server goes to maint first; running (only
-    the listener restarts), HAProxy is left as it is.
+    shutting down, restarting or gone, every mapped server goes to maint first; running (only
+    the listener restarts) or refusing to say (401, a hang), HAProxy is left as it is. At end
+    of input, what was acknowledged is sent first. supervisord's credentials: from the URL,
+    SUPERVISOR_USERNAME/SUPERVISOR_PASSWORD, else supervisord's own config file (its -c).
 
     Exit status: 0 at end of input; 1 on a protocol error from supervisord or a failed
     --check; 2 on invalid arguments; death by the signal that stopped it.

@@ -19,7 +19,9 @@ let wrapHelp = wrapUsage + """
     On SIGTERM, SIGINT or SIGQUIT: drain on every socket; wait until HAProxy reports no
     current and no queued session on the servers (show stat), or --drain-timeout; then the
     same signal to the program's process group; once it has exited, maint. A second stop
-    signal passes it on at once. SIGHUP, SIGUSR1, SIGUSR2 and SIGWINCH are passed on at once.
+    signal passes it on at once. Every other signal is passed on to the program at once (as
+    tini). Shortly before stopwaitsecs ends the program's process group is killed, and
+    whatever of it outlives the program.
     When the program exits by itself: maint at once. The wrapper then ends as the program did:
     the same exit status, or death by the same signal.
     HAProxy trouble never holds up a stop: each exchange is bounded by --timeout.

@@ -38,6 +38,9 @@ import Testing
         #expect(lines.contains("FAIL \(haproxy.unixAddress) x:nope/a: no such backend"))
         #expect(lines.contains("FAIL \(missing): unreachable: connect \(missing): No such file or directory"))
         #expect(lines.last == "check failed: 3 problem(s)")
+        // check reads once: it promises no retry it never makes.
+        #expect(!r.out.contains("attempt") && !r.err.contains("attempt"), "\(r.out)\(r.err)")
+        #expect(r.err.isEmpty, "\(r.err)")
     }
 
     @Test func startupWarnsOfUnknownMappingsAndStillStarts() throws {
