@@ -295,7 +295,7 @@ private func cpuTicks(_ pid: pid_t) -> Int {
         defer { d2.child.stop() }
         try d2.expectReady()
         let shown = "http://operator:***@127.0.0.1:\(sup.httpPort)"
-        #expect(waitUntil(5) { d2.log.contains("WARNING start-up sync from \(shown) failed: supervisord answered 'HTTP/1.0 401 Unauthorized'") }, "\(d2.log)")
+        #expect(waitUntil(5) { d2.log.contains("ERROR start-up sync from \(shown) refused: supervisord answered 'HTTP/1.0 401 Unauthorized'") }, "\(d2.log)")
         #expect(!d2.log.contains("wrong"), "the password never reaches the log")
         #expect(try d2.send(Driver.processState("RUNNING", "web2", from: "STARTING")) == "RESULT 2\nOK")
     }
