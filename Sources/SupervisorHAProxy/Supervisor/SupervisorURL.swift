@@ -40,7 +40,14 @@ struct SupervisorURL: Equatable {
         var path = "/RPC2"
         var credentials: String?
         if let at = userinfoEnd(rest[...]) {
-            credentials = Array(rest[..<at]).string
+            let info = rest[..<at]
+            let colonAt = info.firstIndex(of: colon) ?? info.endIndex
+            // %XX as in any URL: a password may hold ':', '@' or '/' written so.
+            guard let user = percentDecoded(info[..<colonAt]),
+                  let password = colonAt < info.endIndex ? percentDecoded(info[(colonAt + 1)...]) : [] else {
+                return fail("a '%' in the userinfo must be followed by two hex digits")
+            }
+            credentials = (user + (colonAt < info.endIndex ? [colon] + password : [])).string
             rest = Array(rest[(at + 1)...])
         }
         if let s = rest.firstIndex(of: slash) {
@@ -64,20 +71,53 @@ struct SupervisorURL: Equatable {
         env.supervisorURL.map { parse($0, username: env.username, password: env.password) }
     }
 
-    /// The URL with the password (what follows the first ':' of the userinfo) as `***`.
+    /// The URL with the password (what follows the first ':' of the userinfo) as `***`,
+    /// whatever the scheme, and for a URL that is not one (`http:/admin:pw@h`, `admin:pw@h`):
+    /// then everything from its first ':' to its last '@'.
     static func redacted(_ b: [UInt8]) -> String {
-        guard let scheme = b.firstIndex(of: colon), b.count > scheme + 2,
-              b[scheme + 1] == slash, b[scheme + 2] == slash else { return b.string }
-        let start = scheme + 3
-        guard let at = userinfoEnd(b[start...]), let c = b[start..<at].firstIndex(of: colon) else { return b.string }
+        var start = 0, end: Int?
+        if let scheme = b.firstIndex(of: colon), b.count > scheme + 2, b[scheme + 1] == slash, b[scheme + 2] == slash {
+            start = scheme + 3
+            end = userinfoEnd(b[start...])
+        } else {
+            end = b.lastIndex(of: UInt8(ascii: "@"))
+        }
+        guard let at = end, let c = b[start..<at].firstIndex(of: colon) else { return b.string }
         return (Array(b[...c]) + "***".bytes + Array(b[at...])).string
     }
 
-    /// The '@' that ends the userinfo of what follows `scheme://`: the last one before the
-    /// path, else the last one (a password may hold '/'). One rule for parsing and showing.
+    /// The '@' that ends the userinfo of what follows `scheme://`: the path begins at the
+    /// first '/' after the first '@', and the userinfo ends at the last '@' before it (a
+    /// password may hold '/' and '@'). One rule for parsing and showing.
     private static func userinfoEnd(_ rest: ArraySlice<UInt8>) -> Int? {
-        let pathStart = rest.firstIndex(of: slash) ?? rest.endIndex
-        return rest[..<pathStart].lastIndex(of: UInt8(ascii: "@")) ?? rest.lastIndex(of: UInt8(ascii: "@"))
+        guard let first = rest.firstIndex(of: UInt8(ascii: "@")) else { return nil }
+        let pathStart = rest[first...].firstIndex(of: slash) ?? rest.endIndex
+        return rest[..<pathStart].lastIndex(of: UInt8(ascii: "@"))
+    }
+
+    /// `%XX` decoded; nil for a '%' without two hex digits.
+    private static func percentDecoded(_ b: ArraySlice<UInt8>) -> [UInt8]? {
+        var out: [UInt8] = []
+        var i = b.startIndex
+        func hex(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        while i < b.endIndex {
+            if b[i] == UInt8(ascii: "%") {
+                guard i + 2 < b.endIndex, let h = hex(b[i + 1]), let l = hex(b[i + 2]) else { return nil }
+                out.append(h << 4 | l)
+                i += 3
+            } else {
+                out.append(b[i])
+                i += 1
+            }
+        }
+        return out
     }
 }
 

@@ -78,6 +78,14 @@ struct XMLRPCReader {
     private enum Part { case statusLine, headers, body }
     private var part = Part.statusLine
     private var headerTail: UInt32 = 0
+    /// The header line being read: only `Transfer-Encoding` matters.
+    private let headerLine = FixedBuffer(capacity: 128)
+    /// `Transfer-Encoding: chunked`: the body comes as hex sizes and chunks (a proxy, another
+    /// server than supervisord's own HTTP/1.0); decoded before the XML sees a byte.
+    private var chunked = false
+    private enum Chunking { case size, sizeExtension, data, dataEnd, trailers }
+    private var chunking = Chunking.size
+    private var chunkLeft = 0
     private let tag = FixedBuffer(capacity: 32)
     private var inTag = false
     private let text: FixedBuffer
@@ -97,6 +105,10 @@ struct XMLRPCReader {
     mutating func reset() {
         part = .statusLine
         headerTail = 0
+        headerLine.clear()
+        chunked = false
+        chunking = .size
+        chunkLeft = 0
         status.clear()
         faultString.clear()
         faultCode = 0
@@ -146,11 +158,52 @@ struct XMLRPCReader {
                 }
             case .headers:
                 headerTail = headerTail << 8 | UInt32(b)
+                if b == newline {
+                    let line = headerLine.bytes
+                    if line.count > 18, line.slice(0..<18).asciiLowercasedEquals("transfer-encoding:"),
+                       line.slice(18..<line.count).asciiLowercasedContains("chunked") { chunked = true }
+                    headerLine.clear()
+                } else if b != 0x0d {
+                    headerLine.append(byte: b)
+                }
                 // "\r\n\r\n", or "\n\n" from a sloppy peer.
                 if headerTail == 0x0d0a_0d0a || headerTail & 0xffff == 0x0a0a { part = .body }
             case .body:
-                body(b, onStruct)
+                if chunked { dechunk(b, onStruct) } else { body(b, onStruct) }
             }
+        }
+    }
+
+    /// One byte of a chunked body: sizes in hex (extensions and trailers skipped), the data
+    /// handed on. A size past 1 GiB ends the data (the answer then reads as not XML-RPC).
+    private mutating func dechunk(_ b: UInt8, _ onStruct: (XMLRPCReader) -> Void) {
+        switch chunking {
+        case .size, .sizeExtension:
+            if b == newline {
+                chunking = chunkLeft == 0 ? .trailers : .data
+            } else if chunking == .size, let v = hexValue(b) {
+                chunkLeft = chunkLeft << 4 | v
+                if chunkLeft > 1 << 30 { chunking = .trailers }
+            } else if b != 0x0d {
+                chunking = .sizeExtension
+            }
+        case .data:
+            body(b, onStruct)
+            chunkLeft -= 1
+            if chunkLeft == 0 { chunking = .dataEnd }
+        case .dataEnd:
+            if b == newline { chunking = .size }
+        case .trailers:
+            break
+        }
+    }
+
+    private func hexValue(_ c: UInt8) -> Int? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(c - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(c - UInt8(ascii: "a")) + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(c - UInt8(ascii: "A")) + 10
+        default: nil
         }
     }
 

@@ -41,6 +41,24 @@ extension UnsafeBufferPointer where Element == UInt8 {
         count >= s.utf8CodeUnitCount && memcmp(baseAddress!, s.utf8Start, s.utf8CodeUnitCount) == 0
     }
 
+    /// Whether these bytes, ASCII letters folded to lower case, contain `s` (lower case).
+    func asciiLowercasedContains(_ s: StaticString) -> Bool {
+        let n = s.utf8CodeUnitCount
+        guard n <= count else { return false }
+        var i = 0
+        while i + n <= count {
+            var k = 0
+            while k < n, (self[i + k] | (self[i + k] >= 0x41 && self[i + k] <= 0x5a ? 0x20 : 0)) == s.utf8Start[k] { k += 1 }
+            if k == n { return true }
+            i += 1
+        }
+        return false
+    }
+
+    func asciiLowercasedEquals(_ s: StaticString) -> Bool {
+        count == s.utf8CodeUnitCount && asciiLowercasedContains(s)
+    }
+
     /// A non-negative decimal number, nil if not all digits or above `limit`.
     func decimal(limit: Int) -> Int? {
         if count == 0 || count > 19 { return nil }

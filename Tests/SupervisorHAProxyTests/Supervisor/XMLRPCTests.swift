@@ -79,6 +79,28 @@ private func read(_ text: String, chunk: Int = 7) -> (structs: [String], failure
         }
     }
 
+    /// `Transfer-Encoding: chunked` (a proxy in front of supervisord): decoded, whatever the
+    /// chunk sizes, a value split at a chunk boundary included, extensions and trailers skipped.
+    @Test func aChunkedAnswerIsDecoded() {
+        let parts = Self.response.components(separatedBy: "\r\n\r\n")
+        let body = Array(parts[1].utf8)
+        for size in [1, 5, 17, 4096] {
+            var text = "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nTRANSFER-encoding:  Chunked\r\n\r\n"
+            var i = 0
+            while i < body.count {
+                let end = min(i + size, body.count)
+                text += String(end - i, radix: 16) + (i == 0 ? ";ext=1" : "") + "\r\n" + String(decoding: body[i..<end], as: UTF8.self) + "\r\n"
+                i = end
+            }
+            text += "0\r\nX-Trailer: 1\r\n\r\n"
+            for feed in [1, 7, 100_000] {
+                let r = read(text, chunk: feed)
+                #expect(r.structs == ["api api_00 RUNNING", "web1 web&1 STOPPED"], "chunks of \(size), fed \(feed)")
+                #expect(r.failure == .none)
+            }
+        }
+    }
+
     @Test func failures() {
         #expect(read("").failure == .status)
         let unauthorized = read("HTTP/1.0 401 Unauthorized\r\n\r\n")
@@ -128,6 +150,25 @@ private func read(_ text: String, chunk: Int = 7) -> (structs: [String], failure
         #expect(withPath.credentials == "admin:a/b" && withPath.path == "/RPC2")
         guard case .failure(let e) = SupervisorURL.parse("http://admin:s3/cret@127.0.0.1:x") else { Issue.record("accepted"); return }
         #expect(e.urlMessage.contains("port 'x'") && !e.urlMessage.contains("s3/cret"), "\(e.urlMessage)")
+    }
+
+    /// The path begins at the first '/' after the first '@'; `%XX` in the userinfo is decoded.
+    @Test func theUserinfoEndsBeforeThePathAndIsPercentDecoded() throws {
+        let u = try SupervisorURL.parse("http://u:pa/ss@127.0.0.1:1/x@y").get()
+        #expect(u.endpoint == .tcp(host: "127.0.0.1", port: "1") && u.path == "/x@y" && u.credentials == "u:pa/ss")
+        #expect(u.display == "http://u:***@127.0.0.1:1/x@y")
+        let e = try SupervisorURL.parse("http://op%40site:p%3As%25s%2F@h:1").get()
+        #expect(e.credentials == "op@site:p:s%s/" && e.endpoint == .tcp(host: "h", port: "1"))
+        #expect(throws: AddressError.self) { try SupervisorURL.parse("http://op:bad%zz@h:1").get() }
+    }
+
+    /// A URL that is not one never shows its password: whatever the scheme, however malformed.
+    @Test(arguments: ["http:/admin:S3cret@127.0.0.1:9001", "http:admin:S3cret@127.0.0.1:9001", "tcp://admin:S3cret@127.0.0.1:9001",
+                      "admin:S3cret@127.0.0.1:9001", "http://admin:S3cret@", "ftp://admin:S3cret@h/x", "http://admin:S3cret@h:99999"])
+    func aMalformedURLNeverShowsItsPassword(_ text: String) throws {
+        guard case .failure(let e) = SupervisorURL.parse(text) else { Issue.record("accepted \(text)"); return }
+        #expect(!e.urlMessage.contains("S3cret"), "\(e.urlMessage)")
+        #expect(e.urlMessage.contains("***"), "\(e.urlMessage)")
     }
 
     @Test func credentialsFromTheEnvironmentForAURLWithoutThem() throws {
