@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A slow HTTP backend for the load tests: every GET takes DELAY seconds (default 0.1) and
+"""A slow HTTP backend for the load tests: every GET but /health takes DELAY seconds (default 0.1) and
 answers 200 with the backend's name. It dies at once on SIGTERM (Python's default), as most
 application servers without a graceful mode do: whatever it was serving is lost.
 
@@ -31,7 +31,9 @@ delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.1
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        time.sleep(delay)
+        # HAProxy's health check is answered at once: a slow request is not a sick server.
+        if self.path != "/health":
+            time.sleep(delay)
         body = (name + "\n").encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))

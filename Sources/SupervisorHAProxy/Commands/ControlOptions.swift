@@ -41,6 +41,8 @@ let controlHelp = controlUsage + """
       --batch N|N%             with --rolling: N processes (or N% of those named) at a
                                time, never taking a backend's last server UP (unless --force)
       --force                  take down the last server UP in its backend all the same
+      --no-haproxy             stop and start a NAME that no HAProxy server is mapped to (else
+                               refused, exit 2: a drain that cannot be done is not skipped)
       --drain-timeout SECONDS  longest wait for sessions to end (default 30)
       --up-timeout SECONDS     longest wait for a started server to serve and be UP (default 60)
       --ready-when WHEN        check (the default), connect or running: when a started
@@ -91,6 +93,8 @@ struct ControlOptions: Equatable {
     var mappings: [Mapping] = []
     var rolling = false
     var force = false
+    /// --no-haproxy: a NAME no HAProxy server is mapped to is stopped and started all the same.
+    var noHAProxy = false
     var timing = Timing()
     var drainTimeoutMs = 30_000
     var upTimeoutMs = 60_000
@@ -109,7 +113,7 @@ enum ParsedControl: Equatable {
 func parseControl(_ action: ControlAction, _ args: [String], environment env: Environment = Environment()) -> ParsedControl {
     var o = ControlOptions()
     o.action = action
-    var walker = ArgumentWalker(args, flags: ["--help", "--quiet", "--rolling", "--force"],
+    var walker = ArgumentWalker(args, flags: ["--help", "--quiet", "--rolling", "--force", "--no-haproxy"],
                                 valued: ["--supervisor", "--configuration", "--socket", "--map", "--timeout", "--drain-timeout", "--up-timeout",
                                          "--ready-when", "--batch"],
                                 aliases: ["-c": "--configuration"])
@@ -121,6 +125,7 @@ func parseControl(_ action: ControlAction, _ args: [String], environment env: En
                 o.names.append(p)
             case .flag("--help"): return .help
             case .flag("--quiet"): o.quiet = true
+            case .flag("--no-haproxy"): o.noHAProxy = true
             case .flag(let f) where action != .restart: return .invalid("\(f) goes with restart")
             case .flag("--rolling"): o.rolling = true
             case .flag("--force"): o.force = true

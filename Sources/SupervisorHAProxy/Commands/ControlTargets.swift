@@ -9,6 +9,10 @@ final class ControlHost {
     var processes: [(group: String, name: String)] = []
     var sockets: [SocketSpec] = []
     var mappings: [Mapping] = []
+    /// Per mapping: the sockets of the listener or wrap that declared it, and only those.
+    var mappingSockets: [[SocketSpec]] = []
+    /// How many supervisor-haproxy listeners and wraps its configuration runs.
+    var ownCommands = 0
     var table = MappingTable([])
 
     init(url: SupervisorURL, client: SupervisorClient) {
@@ -17,16 +21,19 @@ final class ControlHost {
     }
 }
 
-/// One process of one host, and its servers.
+/// One process of one host, and its servers: on each socket, the ones mapped there.
 struct ControlStep {
     var host: Int
     var group: String
     var name: String
-    var targets: [Target]
-    var sockets: [SocketSpec]
+    var servers: [(socket: SocketSpec, targets: [Target])]
 
     var display: String { group == name ? name : "\(group):\(name)" }
     var namespec: String { "\(group):\(name)" }
+    var hasServers: Bool { !servers.isEmpty }
+
+    /// Its servers on the socket named `text` (none when it has none there).
+    func targets(on text: String) -> [Target] { servers.first { $0.socket.text == text }?.targets ?? [] }
 }
 
 extension ProcessControl {
@@ -66,14 +73,24 @@ extension ProcessControl {
             let g = String(bytes: group), n = String(bytes: name)
             h.processes.append((g, n))
             guard let command = s.value(2), let found = discoverMappings(command: Array(command), group: g, name: n) else { return }
+            h.ownCommands += 1
             for sock in found.sockets where !h.sockets.contains(where: { $0.text == sock.text }) { h.sockets.append(sock) }
-            for m in found.mappings where !h.mappings.contains(m) { h.mappings.append(m) }
+            for m in found.mappings {
+                if let k = h.mappings.firstIndex(of: m) {
+                    for sock in found.sockets where !h.mappingSockets[k].contains(sock) { h.mappingSockets[k].append(sock) }
+                } else {
+                    h.mappings.append(m)
+                    h.mappingSockets.append(found.sockets)
+                }
+            }
         }) {
             fail("supervisord at \(h.url.display): \(failure)")
             return false
         }
         if !options.sockets.isEmpty { h.sockets = options.sockets }
         if !options.mappings.isEmpty { h.mappings = options.mappings }
+        // Given sockets or mappings: every mapping on every socket.
+        if !options.sockets.isEmpty || !options.mappings.isEmpty { h.mappingSockets = h.mappings.map { _ in h.sockets } }
         h.table = MappingTable(h.mappings)
         say("supervisord at \(h.url.display): \(h.processes.count) process(es); \(h.mappings.count) mapping(s) on \(h.sockets.count) socket(s)")
         return true
@@ -91,16 +108,22 @@ extension ProcessControl {
             for (k, h) in hosts.enumerated() {
                 for p in h.processes where p.group == group && (process == nil || p.name == process) {
                     found = true
-                    var targets: [Target] = []
+                    var servers: [(socket: SocketSpec, targets: [Target])] = []
                     p.name.bytes.withBytes { name in
                         p.group.bytes.withBytes { g in
                             h.table.forEachMatch(process: name, group: g) { m in
                                 let t = h.table.mappings[m].target
-                                if !targets.contains(t) { targets.append(t) }
+                                for sock in h.mappingSockets[m] {
+                                    if let i = servers.firstIndex(where: { $0.socket.text == sock.text }) {
+                                        if !servers[i].targets.contains(t) { servers[i].targets.append(t) }
+                                    } else {
+                                        servers.append((sock, [t]))
+                                    }
+                                }
                             }
                         }
                     }
-                    let step = Step(host: k, group: p.group, name: p.name, targets: targets, sockets: targets.isEmpty ? [] : h.sockets)
+                    let step = Step(host: k, group: p.group, name: p.name, servers: servers)
                     if !steps.contains(where: { $0.host == k && $0.namespec == step.namespec }) { steps.append(step) }
                 }
             }
@@ -109,8 +132,14 @@ extension ProcessControl {
                 return nil
             }
         }
-        for s in steps where s.targets.isEmpty {
-            say("\(s.display): no HAProxy server is mapped to it; HAProxy will not be consulted")
+        let unmapped = steps.filter { !$0.hasServers }
+        if !unmapped.isEmpty && !options.noHAProxy {
+            let looked = hosts.map { "\($0.url.display) (\($0.ownCommands) supervisor-haproxy listener(s) and wrap(s) among \($0.processes.count) process(es))" }
+            fail("no HAProxy server is mapped to \(unmapped.map(\.display).joined(separator: ", ")): looked at the command lines of \(looked.joined(separator: ", ")); not touching anything (--no-haproxy to go on without HAProxy, or --map PROGRAM:BACKEND/SERVER)")
+            return nil
+        }
+        for s in unmapped {
+            say("\(s.display): no HAProxy server is mapped to it (--no-haproxy); HAProxy will not be consulted")
         }
         return steps
     }

@@ -50,11 +50,24 @@ func commandWords(_ command: [UInt8]) -> [String] {
 
 /// Which of this program's commands a supervisord command line runs, and that command's own
 /// arguments; nil when it does not run supervisor-haproxy. The one rule for "is this command
-/// line ours?", for discovery and for `check`'s priority warning.
+/// line ours?", for discovery and for `check`'s priority warning: the program's file name
+/// begins with `supervisor-haproxy` (the build's `supervisor-haproxy-static`, a versioned
+/// name), run directly or through `env [NAME=VALUE...]`, `exec`, or `sh -c '...'` (and bash,
+/// dash), as operators write them.
 func ownCommand(_ words: [String]) -> (command: String, arguments: [String])? {
-    guard let program = words.first, program == "supervisor-haproxy" || program.hasSuffix("/supervisor-haproxy") else {
-        return nil
+    var words = words[...]
+    while let first = words.first {
+        let base = baseName(first)
+        if base == "env" || base == "exec" {
+            words = words.dropFirst()
+            while let w = words.first, w.hasPrefix("-") || (base == "env" && w.contains("=")) { words = words.dropFirst() }
+        } else if ["sh", "bash", "dash"].contains(base), words.count >= 3, words[words.startIndex + 1] == "-c" {
+            return ownCommand(commandWords(Array(words[words.startIndex + 2].utf8)))
+        } else {
+            break
+        }
     }
+    guard let program = words.first, baseName(program).hasPrefix("supervisor-haproxy") else { return nil }
     var rest = Array(words.dropFirst())
     switch rest.first {
     case "wrap", "check", "listen", "restart", "stop", "start":
@@ -84,4 +97,8 @@ func discoverMappings(command: [UInt8], group: String, name: String) -> (sockets
     default:
         return nil
     }
+}
+
+private func baseName(_ path: String) -> String {
+    path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? path
 }

@@ -9,7 +9,27 @@ public let version = "2.1.0"
 /// Runs the program with the arguments after its name, and ends the process the way the
 /// command ended (an exit status, or death by a signal).
 public func runMain(_ arguments: [String]) -> Never {
+    if let problem = invalidUTF8Argument() {
+        writeOut(2, "supervisor-haproxy: \(problem)\n")
+        Exit.status(2).end()
+    }
     runCommand(arguments).end()
+}
+
+/// Swift's arguments replace bytes that are not UTF-8 (U+FFFD): such an argument could
+/// never name a process, a server or a file as given, so it is refused, shown as its own
+/// bytes escaped.
+private func invalidUTF8Argument() -> String? {
+    for i in 1..<Int(CommandLine.argc) {
+        guard let p = CommandLine.unsafeArgv[i] else { continue }
+        let raw = UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p))
+        if String(validating: raw, as: UTF8.self) == nil {
+            let b = FixedBuffer(capacity: raw.count * 4 + 1)
+            b.append(escaping: raw)
+            return "argument \(i) is not valid UTF-8: '\(b.text)'"
+        }
+    }
+    return nil
 }
 
 func runCommand(_ arguments: [String]) -> Exit {

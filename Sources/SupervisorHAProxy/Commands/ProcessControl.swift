@@ -20,8 +20,9 @@ func runControl(_ action: ControlAction, _ args: [String], environment: Environm
 
 final class ProcessControl {
     static let pollEveryMs: Int64 = 200
-    /// supervisord's own stop and start wait (stopwaitsecs, startsecs), bounded.
-    static let controlCallMs = 120_000
+    /// The longest wait for supervisord to report a process stopped (its stopwaitsecs and
+    /// SIGKILL come first); each call itself is bounded by --timeout.
+    static let stopBoundMs = 120_000
 
     let options: ControlOptions
     let environment: Environment
@@ -32,9 +33,11 @@ final class ProcessControl {
     /// One client per stats socket (by its text), made once.
     private var clients: [String: HAProxyClient] = [:]
     /// The reactor's member count after each step of a roll: constant (a test holds it to it).
-    private(set) var membersAfterStep: [Int] = []
+    var membersAfterStep: [Int] = []
     private let error = FixedBuffer(capacity: 256)
-    private var interrupted: Int32?
+    /// The first INT, HUP or TERM: the current step is finished (or, during a drain, undone)
+    /// and the command exits 1.
+    private(set) var interrupted: Int32?
     private let startedAt = shim_now_ms()
     var hosts: [Host] = []
 
@@ -108,15 +111,15 @@ final class ProcessControl {
         signals = SignalChannel(policy.handled, error: error) { [unowned self] sig in
             if interrupted != nil {
                 fail("\(signalName(sig)) again: exiting now")
-                return reactor.stop(.status(130))
+                return reactor.stop(.status(128 + sig))
             }
             interrupted = sig
-            say("\(signalName(sig)): stopping after the current step (again to exit now)")
+            say("\(signalName(sig)): finishing the current step (a drain is undone), then exiting (again to exit now)")
         }
         if let signals { reactor.add(signals) }
         guard let urls = supervisorURLs() else { return 2 }
         for url in urls {
-            let client = SupervisorClient(url: url, keys: ["group", "name", "command", "statename"], timeoutMs: ProcessControl.controlCallMs,
+            let client = SupervisorClient(url: url, keys: ["group", "name", "command", "statename"], timeoutMs: options.timing.timeoutMs,
                                           valueCapacity: 1 << 20)
             reactor.add(client)
             hosts.append(Host(url: url, client: client))
@@ -132,6 +135,10 @@ final class ProcessControl {
             }
         }
         guard let steps = resolveNames() else { return 2 }
+        if let sig = interrupted {
+            fail("\(signalName(sig)): exiting before anything was touched")
+            return 1
+        }
         switch options.action {
         case .stop:
             return try stopPhase(steps) ? finish("stopped", steps.count) : 1
@@ -144,8 +151,13 @@ final class ProcessControl {
         }
     }
 
-    private func finish(_ what: String, _ count: Int) -> Int32 {
+    /// Done; but a signal that came meanwhile still makes it exit 1, saying so.
+    func finish(_ what: String, _ count: Int) -> Int32 {
         say("\(what) \(count) process(es) in \(seconds(since: startedAt))")
+        if let sig = interrupted {
+            fail("\(signalName(sig)): the step under way was finished; exiting 1")
+            return 1
+        }
         return 0
     }
 
@@ -153,14 +165,14 @@ final class ProcessControl {
 
     /// One group per stats socket, over the servers of `steps` that use it, on that socket's
     /// one client.
-    private func serverGroups(_ steps: [Step]) -> [ServerGroup] {
+    func serverGroups(_ steps: [Step]) -> [ServerGroup] {
         var bySocket: [(String, [Target])] = []
         for s in steps {
-            for sock in s.sockets {
+            for (sock, targets) in s.servers {
                 if let k = bySocket.firstIndex(where: { $0.0 == sock.text }) {
-                    for t in s.targets where !bySocket[k].1.contains(t) { bySocket[k].1.append(t) }
+                    for t in targets where !bySocket[k].1.contains(t) { bySocket[k].1.append(t) }
                 } else {
-                    bySocket.append((sock.text, s.targets))
+                    bySocket.append((sock.text, targets))
                 }
             }
         }
@@ -169,7 +181,7 @@ final class ProcessControl {
 
     /// Starts an exchange on every group and waits for them all; false (each failure said)
     /// when one did not go through.
-    private func everywhere(_ groups: [ServerGroup], _ start: (ServerGroup, Int64) -> Void,
+    func everywhere(_ groups: [ServerGroup], _ start: (ServerGroup, Int64) -> Void,
                             failure: (ServerGroup) -> String) throws -> Bool {
         let now = shim_now_ms()
         for g in groups { start(g, now) }
@@ -182,34 +194,44 @@ final class ProcessControl {
         try everywhere(groups, { $0.set(state, now: $1) }) { "\($0.peer.errorText); \(what) not set to \(state.word) there" }
     }
 
-    private func readAll(_ groups: [ServerGroup]) throws -> Bool {
+    func readAll(_ groups: [ServerGroup]) throws -> Bool {
         try everywhere(groups, { $0.readStat(now: $1) }) { $0.peer.errorText }
     }
 
-    private func names(_ steps: [Step]) -> String { steps.map(\.display).joined(separator: ", ") }
+    func names(_ steps: [Step]) -> String { steps.map(\.display).joined(separator: ", ") }
 
     // MARK: phases
 
-    /// Drain, wait for the sessions to end, stop, maint.
-    private func stopPhase(_ steps: [Step]) throws -> Bool {
+    /// Drain, wait for the sessions to end, stop, maint. A drain that cannot be done, a stop
+    /// refused, or a signal during the drain: HAProxy is put back as supervisord's states
+    /// explain (`restore`), and false.
+    func stopPhase(_ steps: [Step]) throws -> Bool {
         let groups = serverGroups(steps)
-        let what = names(steps)
+        let what = names(steps.filter(\.hasServers))
         if !groups.isEmpty {
             let drain = Drain(groups, reactor: reactor, pollEveryMs: ProcessControl.pollEveryMs)
             drain.onFirstCount = { [unowned self] n in say("draining \(what): \(n) session(s)") }
             let t0 = shim_now_ms()
             drain.start(deadline: t0 + Int64(options.drainTimeoutMs), now: t0)
-            try wait { drain.finished }
+            try wait { drain.finished || interrupted != nil }
+            if let sig = interrupted {
+                try wait { groups.allSatisfy { !$0.busy } }
+                fail("\(signalName(sig)) during the drain of \(what): nothing stopped; putting its servers back")
+                _ = try restore(steps)
+                return false
+            }
             for (k, g) in groups.enumerated() where drain.setFailed[k] {
                 fail("\(g.peer.errorText); \(what) not set to drain there")
             }
             guard !drain.setFailed.contains(true) || options.force else {
                 fail("cannot drain \(what): not stopping it while HAProxy may still send it requests (--force to stop all the same)")
+                _ = try restore(steps)
                 return false
             }
             for (k, g) in groups.enumerated() where drain.readFailed[k] { fail(g.peer.errorText) }
             guard !drain.readFailed.contains(true) || options.force else {
                 fail("cannot read the sessions of \(what): not stopping it (--force to stop all the same)")
+                _ = try restore(steps)
                 return false
             }
             if drain.timedOut {
@@ -218,17 +240,52 @@ final class ProcessControl {
                 say("drained \(what) after \(seconds(since: t0))")
             }
         }
-        guard try supervise(steps, start: false) else { return false }
+        guard try supervise(steps, start: false) else {
+            _ = try restore(steps)
+            return false
+        }
         if !groups.isEmpty { _ = try setAll(groups, .maint, what) }
         return true
     }
 
+    /// After a give-up: every server of `steps` as its program's state explains it (RUNNING:
+    /// ready; anything else: maint), from supervisord's own word. False (each said) where that
+    /// could not be done: what is left where.
+    func restore(_ steps: [Step]) throws -> Bool {
+        var running: [Step] = [], down: [Step] = []
+        for h in Set(steps.map(\.host)) {
+            var states: [String: String] = [:]
+            if let failure = try call(hosts[h], "supervisor.getAllProcessInfo", onStruct: { s in
+                guard let g = s.value(0), let n = s.value(1), let state = s.value(3) else { return }
+                states["\(String(bytes: g)):\(String(bytes: n))"] = String(bytes: state)
+            }) {
+                fail("supervisord at \(hosts[h].url.display): \(failure); cannot tell how to put back \(names(steps.filter { $0.host == h && $0.hasServers }))")
+                return false
+            }
+            for s in steps where s.host == h && s.hasServers {
+                if states[s.namespec] == "RUNNING" { running.append(s) } else { down.append(s) }
+            }
+        }
+        var ok = true
+        for (part, state) in [(running, AdminState.ready), (down, .maint)] where !part.isEmpty {
+            let groups = serverGroups(part)
+            ok = try everywhere(groups, { $0.set(state, now: $1) }) { g in
+                "\(g.peer.errorText); left there as they are: \(g.targets.map(\.name).joined(separator: ", ")) (to put back: set server ... state \(state.word))"
+            } && ok
+            let back = groups.filter { $0.outcome == .ok }.map(\.peer.display)
+            if !back.isEmpty {
+                say("put back: \(names(part)) \(state.word) at \(back.joined(separator: ", ")) (supervisord says \(state == .ready ? "RUNNING" : "not running"))")
+            }
+        }
+        return ok
+    }
+
     /// Start, ready once serving (the readiness gate), wait until UP everywhere.
-    private func startPhase(_ steps: [Step]) throws -> Bool {
+    func startPhase(_ steps: [Step]) throws -> Bool {
         guard try supervise(steps, start: true) else { return false }
         let groups = serverGroups(steps)
         guard !groups.isEmpty else { return true }
-        let what = names(steps)
+        let what = names(steps.filter(\.hasServers))
         let t0 = shim_now_ms()
         let deadline = t0 + Int64(options.upTimeoutMs)
         for g in groups { g.admit(options.readyWhen, boundMs: Int64(options.upTimeoutMs), reactor: reactor, now: t0) }
@@ -285,7 +342,7 @@ final class ProcessControl {
             }
             say("\(s.display) \(start ? "was already running" : "was not running")")
         }
-        let deadline = t0 + Int64(start ? options.upTimeoutMs : ProcessControl.controlCallMs)
+        let deadline = t0 + Int64(start ? options.upTimeoutMs : ProcessControl.stopBoundMs)
         while !waiting.isEmpty {
             var states: [String: String] = [:]
             for h in Set(waiting.map { steps[$0].host }) {
@@ -320,65 +377,5 @@ final class ProcessControl {
             if !waiting.isEmpty { try wait(ms: ProcessControl.pollEveryMs) }
         }
         return true
-    }
-
-    /// A batch at a time (one process without --batch); halts at the first batch that does
-    /// not come back healthy.
-    private func roll(_ steps: [Step]) throws -> Int32 {
-        let size = options.batch.map { $0.size(of: steps.count) } ?? 1
-        var k = 0
-        while k < steps.count {
-            let rest = steps[k...].map(\.display).joined(separator: ", ")
-            if let sig = interrupted {
-                fail("\(signalName(sig)): stopped before \(steps[k].display); not touched: \(rest)")
-                return 1
-            }
-            let batch: [Step]
-            switch try nextBatch(steps[k...], size: size) {
-            case .success(let b): batch = b
-            case .failure(let refusal):
-                fail("refusing to take down \(steps[k].display): \(refusal.text) (--force to do it all the same); not touched: \(rest)")
-                return 1
-            }
-            guard try stopPhase(batch), try startPhase(batch) else {
-                let after = steps[(k + batch.count)...].map(\.display)
-                fail("halted at \(names(batch))\(after.isEmpty ? "" : "; not touched: " + after.joined(separator: ", "))")
-                return 1
-            }
-            membersAfterStep.append(reactor.memberCount)
-            k += batch.count
-        }
-        return finish("restarted", steps.count)
-    }
-
-    /// The next batch: up to `size` of the next processes, in order, as long as every backend
-    /// keeps a server UP and ready outside the batch on every socket (unless --force). A
-    /// failure names the server that would be the last one taken.
-    private func nextBatch(_ rest: ArraySlice<Step>, size: Int) throws -> Result<[Step], Problem> {
-        let candidates = Array(rest.prefix(size))
-        if options.force { return .success(candidates) }
-        let groups = serverGroups(candidates)
-        guard !groups.isEmpty else { return .success(candidates) }
-        guard try readAll(groups) else { return .failure(Problem("cannot read show stat to know whether it is the last server UP")) }
-        // Per socket and backend: how many of its serving servers the batch takes so far.
-        var taken: [String: Int] = [:]
-        var batch: [Step] = []
-        for s in candidates {
-            var adds: [String: Int] = [:]
-            for g in groups where s.sockets.contains(where: { $0.text == g.peer.display }) {
-                for (k, t) in g.targets.enumerated() where s.targets.contains(t) && g.serving(k) {
-                    let key = "\(g.peer.display) \(t.backend.string)"
-                    adds[key, default: 0] += 1
-                    // othersUp counts the backend's other servers UP and ready.
-                    if taken[key, default: 0] + adds[key]! >= g.othersUp[k] + 1 {
-                        if !batch.isEmpty { return .success(batch) }
-                        return .failure(Problem("\(t.name) is the last server UP and ready in backend \(t.backend.string) on \(g.peer.display)"))
-                    }
-                }
-            }
-            taken.merge(adds, uniquingKeysWith: +)
-            batch.append(s)
-        }
-        return .success(batch)
     }
 }

@@ -29,6 +29,9 @@ final class ServerGroup: HAProxyAnswers {
     private(set) var settled = true
     /// When `wanted` was asked for: its exchange ends one timeout after, at the latest.
     private var wantedAt: Int64 = 0
+    /// The targets a `set` in flight covers: as many as one request holds, the rest in the
+    /// next exchanges (any number of servers, one bounded request at a time).
+    private var chunk = 0..<0
     /// Set when HAProxy refused a `set server` (its words in the peer's error).
     private(set) var refused = false
     /// From the last `show stat`: current plus queued sessions on the servers that can still
@@ -161,8 +164,23 @@ final class ServerGroup: HAProxyAnswers {
             settled = true
             return end(.failed, now: now)
         }
-        client.set(now: now, for: self, timeoutMs: timeoutMs) { add in
-            for t in targets where !add(t, .state(state)) { break }
+        sendChunk(state, from: 0, now: now, timeoutMs: timeoutMs)
+    }
+
+    private func sendChunk(_ state: AdminState, from start: Int, now: Int64, timeoutMs: Int?) {
+        guard !targets.isEmpty else {
+            settled = true
+            return end(.ok, now: now)
+        }
+        var k = start
+        let taken = client.set(now: now, for: self, timeoutMs: timeoutMs) { add in
+            while k < targets.count, add(targets[k], .state(state)) { k += 1 }
+        }
+        chunk = start..<k
+        if taken == 0 {
+            peer.fail("a server name longer than one request")
+            settled = true
+            end(.failed, now: now)
         }
     }
 
@@ -214,6 +232,9 @@ final class ServerGroup: HAProxyAnswers {
             lastStep = step
             step = .idle
             return send(w, now: now, within: Int(wantedAt + Int64(client.timeoutMs) - now))
+        }
+        if ok && chunk.upperBound < targets.count {
+            return sendChunk(sent, from: chunk.upperBound, now: now, timeoutMs: nil)
         }
         settled = true
         end(ok && !refused ? .ok : .failed, now: now)

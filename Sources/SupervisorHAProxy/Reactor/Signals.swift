@@ -72,8 +72,9 @@ struct StopPolicy {
         return StopPolicy(signals: stops, passedOn: passedOn, graceMs: grace(timeoutMs: timeoutMs), endsBySignal: false)
     }
 
-    /// `restart`, `stop`, `start`: the first signal ends the run after its current step.
-    static let control = StopPolicy(signals: [SIGINT, SIGTERM], passedOn: [], graceMs: 0, endsBySignal: false)
+    /// `restart`, `stop`, `start`: the first signal (Ctrl-C, a dropped SSH session, a kill)
+    /// ends the run once its current step is finished or undone.
+    static let control = StopPolicy(signals: [SIGINT, SIGTERM, SIGHUP], passedOn: [], graceMs: 0, endsBySignal: false)
 
     /// Every signal the command reads from its signalfd.
     var handled: [Int32] { signals + passedOn }

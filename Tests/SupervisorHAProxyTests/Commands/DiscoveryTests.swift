@@ -22,11 +22,24 @@ import Testing
 
     @Test func otherCommandsAreNotOurs() {
         for c in ["python3 app.py", "supervisor-haproxy check /h.sock web1:web/web1", "supervisor-haproxy restart web1",
-                  "supervisor-haproxy-other /h.sock web1:web/web1"] {
+                  "haproxy-supervisor /h.sock web1:web/web1", "sh -c 'python3 app.py'", "/usr/bin/env FOO=1 python3 x"] {
             #expect(discoverMappings(command: Array(c.utf8), group: "g", name: "n") == nil, "\(c)")
         }
         #expect(ownCommand(["supervisor-haproxy", "listen", "x"])?.command == "listen")
         #expect(ownCommand(["/bin/supervisor-haproxy", "x"])?.arguments == ["x"])
         #expect(ownCommand(["/bin/supervisor-haproxy", "wrap", "x"])?.command == "wrap")
+    }
+
+    /// However it is installed and launched, one rule: the build's static name, a versioned
+    /// name, through env, exec or a shell.
+    @Test(arguments: ["/opt/bin/supervisor-haproxy-static /h.sock web1:web/web1",
+                      "supervisor-haproxy-1.4 /h.sock web1:web/web1",
+                      "/usr/bin/env supervisor-haproxy /h.sock web1:web/web1",
+                      "/usr/bin/env -i TZ=UTC supervisor-haproxy /h.sock web1:web/web1",
+                      "sh -c 'exec /usr/local/bin/supervisor-haproxy /h.sock web1:web/web1'",
+                      "/bin/bash -c \"supervisor-haproxy listen /h.sock web1:web/web1\""])
+    func theToolIsRecognisedHoweverItIsInstalled(_ command: String) throws {
+        let found = try #require(discoverMappings(command: Array(command.utf8), group: "listener", name: "listener"), "\(command)")
+        #expect(found.sockets.map(\.text) == ["/h.sock"] && found.mappings.map(\.text) == ["web1:web/web1"])
     }
 }

@@ -43,6 +43,8 @@ final class LoadStack {
         var workers = 0
         var ignoreTerm = false
         var stopWaitSecs = 10
+        /// Seconds each request takes.
+        var delay = 0.1
     }
 
     let dir = TempDir()
@@ -52,6 +54,8 @@ final class LoadStack {
     /// More arguments for the listener and for every wrap (e.g. `--ready-when running`).
     let listenerOptions: [String]
     let wrapOptions: [String]
+    /// The listener's executable as its command line names it (an installed copy's name).
+    let listenerBinary: String
     /// The programs each supervisord runs, and how many supervisord hosts there are (each
     /// with its own config, socket and listener, behind the one HAProxy).
     let apps: [String]
@@ -66,8 +70,10 @@ final class LoadStack {
     private var load: Child?
 
     init(_ mode: Mode, listener: Bool = true, apps: [String] = ["app1", "app2"], hosts: Int = 1,
-         backends: Backends = Backends(), listenerOptions: [String] = [], wrapOptions: [String] = []) throws {
+         backends: Backends = Backends(), listenerOptions: [String] = [], wrapOptions: [String] = [],
+         listenerBinary: String = Paths.binary) throws {
         self.mode = mode
+        self.listenerBinary = listenerBinary
         self.listener = listener
         self.backends = backends
         self.listenerOptions = listenerOptions
@@ -124,7 +130,7 @@ final class LoadStack {
             let wrap = mode == .wrapped ? "\(Paths.binary) wrap \(wrapOptions.joined(separator: " ")) unix://\(adminSocket) app/\(server(app, host: host)) -- " : ""
             s += """
                 [program:\(app)]
-                command=\(wrap)/usr/bin/python3 \(Programs.backend) \(port) \(app)
+                command=\(wrap)/usr/bin/python3 \(Programs.backend) \(port) \(app) \(backends.delay)
                 environment=SH_BROKEN_FLAG="\(brokenFlag(app, host: host))",SH_BIND_DELAY="\(backends.bindDelay)",SH_WORKERS="\(backends.workers)",SH_IGNORE_TERM="\(backends.ignoreTerm ? 1 : 0)"
                 startsecs=1
                 stopwaitsecs=\(backends.stopWaitSecs)
@@ -135,7 +141,7 @@ final class LoadStack {
         }
         if listener { s += """
             [eventlistener:haproxy]
-            command=\(Paths.binary) \(listenerOptions.joined(separator: " ")) unix://\(adminSocket) \(apps.map { "\($0):app/\(server($0, host: host))" }.joined(separator: " "))
+            command=\(listenerBinary) \(listenerOptions.joined(separator: " ")) unix://\(adminSocket) \(apps.map { "\($0):app/\(server($0, host: host))" }.joined(separator: " "))
             events=PROCESS_STATE
             stderr_logfile=\(hd)/listener.log
 
