@@ -1,7 +1,7 @@
 // `restart`, `stop` and `start`: their command line, parsed by hand.
 
 let controlUsage = """
-    usage: supervisor-haproxy restart [--rolling] [--force] [OPTIONS] NAME...
+    usage: supervisor-haproxy restart [--rolling] [--force] [--no-haproxy] [OPTIONS] NAME...
            supervisor-haproxy stop [OPTIONS] NAME...
            supervisor-haproxy start [OPTIONS] NAME...
     """
@@ -20,14 +20,19 @@ let controlHelp = controlUsage + """
     With --rolling, restart takes one process at a time, each fully back (RUNNING and UP
     everywhere) before the next is touched; the roll halts at the first process that does not
     come back healthy and leaves every later one untouched. It refuses to take down the last
-    server UP and ready in its backend on some socket, unless --force. Ctrl-C stops after
-    the current step.
+    server UP and ready in its backend on some socket, unless --force.
+    Ctrl-C, SIGHUP and SIGTERM: a drain under way is undone, any other step finished; then
+    exit 1. A command that gives up puts the servers it changed back as supervisord's states
+    of their programs explain (RUNNING: ready, else maint), or names what it left where.
 
     Where it finds things: supervisord from --supervisor (repeat it for several hosts behind
     the same HAProxy), else $SUPERVISOR_SERVER_URL, else supervisorctl's configuration (-c
     FILE, else the files supervisorctl searches: serverurl, username, password of its
     [supervisorctl] section). The stats sockets and mappings from supervisord itself: the
-    command lines of its supervisor-haproxy listener and wraps. --socket and --map override.
+    command lines of its supervisor-haproxy listener and wraps (however installed: any
+    program named supervisor-haproxy*, directly or through env, exec, sh -c), each process's
+    servers on its own sockets only. --socket and --map override. A NAME with no server
+    mapped is refused unless --no-haproxy.
 
     Options:
       --supervisor URL         supervisord's XML-RPC (unix:///PATH or
@@ -53,7 +58,8 @@ let controlHelp = controlUsage + """
 
     Exit status: 0 when everything asked for is done; 1 when a process did not stop, start or
     come back healthy, the roll was refused or interrupted; 2 on invalid arguments, an unknown
-    NAME, or a supervisord that cannot be reached (before anything is touched).
+    NAME, a NAME with no server mapped, or a supervisord that cannot be reached (before
+    anything is touched).
     """
 
 /// `--batch N` (processes) or `--batch N%` (of those named), at least 1.
