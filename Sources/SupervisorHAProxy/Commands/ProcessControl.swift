@@ -63,13 +63,13 @@ final class ProcessControl {
         writeOut(2, "supervisor-haproxy: \(text.escaped)\n")
     }
 
-    private func seconds(since t: Int64) -> String { secondsText(shim_now_ms() - t) }
+    func seconds(since t: Int64) -> String { secondsText(shim_now_ms() - t) }
 
     // MARK: waiting on the reactor
 
     /// Turns the reactor until `done()`, or for `ms` when given. Throws when the reactor ended
     /// the run.
-    private func wait(ms: Int64? = nil, _ done: () -> Bool = { false }) throws {
+    func wait(ms: Int64? = nil, _ done: () -> Bool = { false }) throws {
         let deadline = ms.map { shim_now_ms() + $0 } ?? Int64.max
         guard let exit = reactor.run(until: done, deadline: deadline) else { return }
         if reactor.failed { fail(reactor.error.text) }
@@ -248,38 +248,6 @@ final class ProcessControl {
         return true
     }
 
-    /// After a give-up: every server of `steps` as its program's state explains it (RUNNING:
-    /// ready; anything else: maint), from supervisord's own word. False (each said) where that
-    /// could not be done: what is left where.
-    func restore(_ steps: [Step]) throws -> Bool {
-        var running: [Step] = [], down: [Step] = []
-        for h in Set(steps.map(\.host)) {
-            var states: [String: String] = [:]
-            if let failure = try call(hosts[h], "supervisor.getAllProcessInfo", onStruct: { s in
-                guard let g = s.value(0), let n = s.value(1), let state = s.value(3) else { return }
-                states["\(String(bytes: g)):\(String(bytes: n))"] = String(bytes: state)
-            }) {
-                fail("supervisord at \(hosts[h].url.display): \(failure); cannot tell how to put back \(names(steps.filter { $0.host == h && $0.hasServers }))")
-                return false
-            }
-            for s in steps where s.host == h && s.hasServers {
-                if states[s.namespec] == "RUNNING" { running.append(s) } else { down.append(s) }
-            }
-        }
-        var ok = true
-        for (part, state) in [(running, AdminState.ready), (down, .maint)] where !part.isEmpty {
-            let groups = serverGroups(part)
-            ok = try everywhere(groups, { $0.set(state, now: $1) }) { g in
-                "\(g.peer.errorText); left there as they are: \(g.targets.map(\.name).joined(separator: ", ")) (to put back: set server ... state \(state.word))"
-            } && ok
-            let back = groups.filter { $0.outcome == .ok }.map(\.peer.display)
-            if !back.isEmpty {
-                say("put back: \(names(part)) \(state.word) at \(back.joined(separator: ", ")) (supervisord says \(state == .ready ? "RUNNING" : "not running"))")
-            }
-        }
-        return ok
-    }
-
     /// Start, ready once serving (the readiness gate), wait until UP everywhere.
     func startPhase(_ steps: [Step]) throws -> Bool {
         guard try supervise(steps, start: true) else { return false }
@@ -320,62 +288,5 @@ final class ProcessControl {
             }
             try wait(ms: ProcessControl.pollEveryMs)
         }
-    }
-
-    /// Asks supervisord to stop or start every process of `steps` at once (without waiting),
-    /// then reads each host's `getAllProcessInfo` until every one is as asked: N programs cost
-    /// one stop or one start-up, not N. False (said) at the first supervisord refused, or
-    /// that did not get there (FATAL, or still not there at the bound).
-    private func supervise(_ steps: [Step], start: Bool) throws -> Bool {
-        let method = start ? "supervisor.startProcess" : "supervisor.stopProcess"
-        let t0 = shim_now_ms()
-        var waiting: [Int] = []
-        for (i, s) in steps.enumerated() {
-            guard let failure = try call(hosts[s.host], method, [.string(s.namespec), .bool(false)]) else {
-                waiting.append(i)
-                continue
-            }
-            // 60 ALREADY_STARTED, 70 NOT_RUNNING: it already is as asked.
-            guard faultCode(hosts[s.host]) == (start ? 60 : 70) else {
-                fail("\(s.display) \(start ? "did not start" : "did not stop"): \(failure)")
-                return false
-            }
-            say("\(s.display) \(start ? "was already running" : "was not running")")
-        }
-        let deadline = t0 + Int64(start ? options.upTimeoutMs : ProcessControl.stopBoundMs)
-        while !waiting.isEmpty {
-            var states: [String: String] = [:]
-            for h in Set(waiting.map { steps[$0].host }) {
-                let host = hosts[h]
-                if let failure = try call(host, "supervisor.getAllProcessInfo", onStruct: { s in
-                    guard let g = s.value(0), let n = s.value(1), let state = s.value(3) else { return }
-                    states["\(h) \(String(bytes: g)):\(String(bytes: n))"] = String(bytes: state)
-                }) {
-                    fail("supervisord at \(host.url.display): \(failure)")
-                    return false
-                }
-            }
-            var still: [Int] = []
-            for i in waiting {
-                let s = steps[i]
-                let state = states["\(s.host) \(s.namespec)"] ?? "gone"
-                switch (start, state) {
-                case (true, "RUNNING"), (false, "STOPPED"), (false, "EXITED"), (false, "FATAL"):
-                    say("\(start ? "started" : "stopped") \(s.display) after \(seconds(since: t0))")
-                case (true, "FATAL"), (true, "STOPPED"), (true, "EXITED"), (_, "gone"):
-                    fail("\(s.display) did not start: supervisord says \(state)")
-                    return false
-                default:
-                    if shim_now_ms() >= deadline {
-                        fail("\(s.display) did not \(start ? "start" : "stop") within \(seconds(since: t0)): supervisord says \(state)")
-                        return false
-                    }
-                    still.append(i)
-                }
-            }
-            waiting = still
-            if !waiting.isEmpty { try wait(ms: ProcessControl.pollEveryMs) }
-        }
-        return true
     }
 }

@@ -22,11 +22,8 @@ final class HAProxyInstance: HAProxyAnswers {
     /// What each entry of the batch does, and whether it is a gate's entry.
     private var batchChange: [ServerChange] = []
     private var batchIsGate: [Bool] = []
-    /// The admin state this instance last saw HAProxy take from it, per target: a stricter one
-    /// shown since is somebody's decision, which resync leaves alone.
-    private var applied: [AdminState?]
-    /// The state a resync last said it leaves alone (said once, until it changes).
-    private var leftAlone: [AdminState?]
+    /// What resync repairs and what it leaves alone.
+    private var rule: ResyncRule
     /// The worker HAProxy's `show info` last named: a change means a reload or restart.
     private(set) var workerPid: Int?
     /// The command whose failures the back-off counts.
@@ -43,8 +40,7 @@ final class HAProxyInstance: HAProxyAnswers {
         schedule = Schedule(timing: convergence.timing)
         let n = convergence.table.targets.count
         pending = Array(repeating: false, count: n)
-        applied = Array(repeating: nil, count: n)
-        leftAlone = Array(repeating: nil, count: n)
+        rule = ResyncRule(count: n)
         view = ServerStates(convergence.table)
         gates = ReadinessGates(count: n, mode: convergence.readyWhen, boundMs: convergence.readyBoundMs,
                                reactor: convergence.reactor)
@@ -75,7 +71,7 @@ final class HAProxyInstance: HAProxyAnswers {
 
     /// The desired state of t changed (an event, a sync): ready goes through the gate.
     func changed(_ t: Int, from old: AdminState?, to new: AdminState) {
-        leftAlone[t] = nil
+        rule.decided(t)
         if new == .ready && !convergence.dryRun {
             let now = shim_now_ms()
             gates.begin(t, fromMaint: old != nil && old != .ready && old != .drain, now: now)
@@ -213,11 +209,7 @@ final class HAProxyInstance: HAProxyAnswers {
     // MARK: show servers state
 
     /// Notes what the read found, and marks pending every server whose forced admin state
-    /// differs from the desired one, but one: a drain or maint stricter than wanted that this
-    /// instance did not set is somebody's decision (an operator, `supervisor-haproxy stop`,
-    /// `wrap`), and is left alone. What HAProxy forgot (a reload, a restart: its servers
-    /// back at their configured, looser states) and what lets more traffic through than
-    /// wanted are repaired; a command of ours that was lost shows our own older state.
+    /// differs from the desired one, as `ResyncRule` judges it.
     private func readFinished(now: Int64) {
         schedule.readDone(now: now)
         if let l = log.begin(.debug) {
@@ -241,20 +233,17 @@ final class HAProxyInstance: HAProxyAnswers {
                 if actual == .ready && gates.steps[t] != .deciding { gates.begin(t, fromMaint: true, now: now) }
                 continue
             }
-            guard actual != want, !pending[t] else {
-                if actual == want { leftAlone[t] = nil }
-                continue
+            guard !pending[t] else { continue }
+            switch rule.judge(t, actual: actual, want: want) {
+            case .agrees, .leaveAlone(say: false):
+                break
+            case .leaveAlone(say: true):
+                let name = table.targets[t].name
+                log.log(.warning, "resync: \(name) at \(peer.display) is \(actual.word), want \(want.word): left alone, as somebody else set it (by hand, or a stop under way); 'set server \(name) state \(want.word)' hands it back")
+            case .repair:
+                log.log(.warning, "resync: \(table.targets[t].name) at \(peer.display) is \(actual.word), want \(want.word); repairing")
+                markPending(t)
             }
-            if actual.rawValue > want.rawValue && applied[t] != actual {
-                if leftAlone[t] != actual {
-                    leftAlone[t] = actual
-                    let name = table.targets[t].name
-                    log.log(.warning, "resync: \(name) at \(peer.display) is \(actual.word), want \(want.word): left alone, as somebody else set it (by hand, or a stop under way); 'set server \(name) state \(want.word)' hands it back")
-                }
-                continue
-            }
-            log.log(.warning, "resync: \(table.targets[t].name) at \(peer.display) is \(actual.word), want \(want.word); repairing")
-            markPending(t)
         }
     }
 
@@ -336,7 +325,7 @@ final class HAProxyInstance: HAProxyAnswers {
             let t = batch[k]
             guard case .state(let state) = batchChange[k], !batchIsGate[k] else {
                 // A gate entry: from now on its check (or its probe) decides.
-                if body.count == 0 { applied[t] = gates.entryChange[t] == .gateEntry ? .drain : .maint }
+                if body.count == 0 { rule.took(t, gates.entryChange[t] == .gateEntry ? .drain : .maint) }
                 gates.entered(t, ok: body.count == 0, now: now)
                 if body.count > 0 {
                     log.log(.error, "HAProxy at \(peer.display) answered '\(String(bytes: body))' to the readiness gate's entry for \(table.targets[t].name)")
@@ -352,7 +341,7 @@ final class HAProxyInstance: HAProxyAnswers {
             // A newer state that came while this one was on its way stays pending.
             if convergence.desired[t] == state { clearPending(t) }
             if body.count == 0 {
-                applied[t] = state
+                rule.took(t, state)
                 if let l = log.begin(.debug) {
                     l.append(peer.display)
                     l.append(": '")

@@ -12,8 +12,6 @@ final class ConnectProbe: Pollable {
     private var fd = Descriptor.none
     private var attemptEnds = Int64.max
     private var nextAt = Int64.max
-    private(set) var accepted = false
-    private(set) var attempts = 0
     /// Told once, when a connect is accepted.
     var onAccepted: (Int64) -> Void = { _ in }
     /// Told after each refused or timed-out attempt (the reason in `error`).
@@ -30,7 +28,6 @@ final class ConnectProbe: Pollable {
     var error: FixedBuffer { peer.error }
 
     func start(now: Int64) {
-        accepted = false
         nextAt = now
     }
 
@@ -57,7 +54,6 @@ final class ConnectProbe: Pollable {
             return
         }
         guard now >= nextAt else { return }
-        attempts += 1
         guard peer.resolve() else { return refuse(now) }
         var newFD: Int32 = -1
         let rc = peer.error.withCString { e, n in shim_connect_start(peer.address(0), &newFD, peer.cName, e, n) }
@@ -84,7 +80,6 @@ final class ConnectProbe: Pollable {
 
     private func succeed(_ now: Int64) {
         cancel()
-        accepted = true
         onAccepted(now)
     }
 

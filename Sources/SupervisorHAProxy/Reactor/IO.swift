@@ -11,7 +11,6 @@ struct Descriptor: Equatable {
     static let none = Descriptor(raw: -1)
     static let standardInput = Descriptor(raw: 0)
     static let standardOutput = Descriptor(raw: 1)
-    static let standardError = Descriptor(raw: 2)
 
     var isOpen: Bool { raw >= 0 }
 

@@ -1,0 +1,96 @@
+import CSocketShim
+
+// What supervisord is asked and told by `restart`, `stop` and `start`: every process stopped or
+// started at once and watched until it is as asked, and after a give-up, HAProxy put back
+// as supervisord's own states explain.
+
+extension ProcessControl {
+    /// Asks supervisord to stop or start every process of `steps` at once (without waiting),
+    /// then reads each host's `getAllProcessInfo` until every one is as asked: N programs cost
+    /// one stop or one start-up, not N. False (said) at the first supervisord refused, or
+    /// that did not get there (FATAL, or still not there at the bound).
+    func supervise(_ steps: [Step], start: Bool) throws -> Bool {
+        let method = start ? "supervisor.startProcess" : "supervisor.stopProcess"
+        let t0 = shim_now_ms()
+        var waiting: [Int] = []
+        for (i, s) in steps.enumerated() {
+            guard let failure = try call(hosts[s.host], method, [.string(s.namespec), .bool(false)]) else {
+                waiting.append(i)
+                continue
+            }
+            // 60 ALREADY_STARTED, 70 NOT_RUNNING: it already is as asked.
+            guard faultCode(hosts[s.host]) == (start ? 60 : 70) else {
+                fail("\(s.display) \(start ? "did not start" : "did not stop"): \(failure)")
+                return false
+            }
+            say("\(s.display) \(start ? "was already running" : "was not running")")
+        }
+        let deadline = t0 + Int64(start ? options.upTimeoutMs : ProcessControl.stopBoundMs)
+        while !waiting.isEmpty {
+            var states: [String: String] = [:]
+            for h in Set(waiting.map { steps[$0].host }) {
+                let host = hosts[h]
+                if let failure = try call(host, "supervisor.getAllProcessInfo", onStruct: { s in
+                    guard let g = s.value(0), let n = s.value(1), let state = s.value(3) else { return }
+                    states["\(h) \(String(bytes: g)):\(String(bytes: n))"] = String(bytes: state)
+                }) {
+                    fail("supervisord at \(host.url.display): \(failure)")
+                    return false
+                }
+            }
+            var still: [Int] = []
+            for i in waiting {
+                let s = steps[i]
+                let state = states["\(s.host) \(s.namespec)"] ?? "gone"
+                switch (start, state) {
+                case (true, "RUNNING"), (false, "STOPPED"), (false, "EXITED"), (false, "FATAL"):
+                    say("\(start ? "started" : "stopped") \(s.display) after \(seconds(since: t0))")
+                case (true, "FATAL"), (true, "STOPPED"), (true, "EXITED"), (_, "gone"):
+                    fail("\(s.display) did not start: supervisord says \(state)")
+                    return false
+                default:
+                    if shim_now_ms() >= deadline {
+                        fail("\(s.display) did not \(start ? "start" : "stop") within \(seconds(since: t0)): supervisord says \(state)")
+                        return false
+                    }
+                    still.append(i)
+                }
+            }
+            waiting = still
+            if !waiting.isEmpty { try wait(ms: ProcessControl.pollEveryMs) }
+        }
+        return true
+    }
+
+    /// After a give-up: every server of `steps` as its program's state explains it (RUNNING:
+    /// ready; anything else: maint), from supervisord's own word. False (each said) where that
+    /// could not be done: what is left where.
+    func restore(_ steps: [Step]) throws -> Bool {
+        var running: [Step] = [], down: [Step] = []
+        for h in Set(steps.map(\.host)) {
+            var states: [String: String] = [:]
+            if let failure = try call(hosts[h], "supervisor.getAllProcessInfo", onStruct: { s in
+                guard let g = s.value(0), let n = s.value(1), let state = s.value(3) else { return }
+                states["\(String(bytes: g)):\(String(bytes: n))"] = String(bytes: state)
+            }) {
+                fail("supervisord at \(hosts[h].url.display): \(failure); cannot tell how to put back \(names(steps.filter { $0.host == h && $0.hasServers }))")
+                return false
+            }
+            for s in steps where s.host == h && s.hasServers {
+                if states[s.namespec] == "RUNNING" { running.append(s) } else { down.append(s) }
+            }
+        }
+        var ok = true
+        for (part, state) in [(running, AdminState.ready), (down, .maint)] where !part.isEmpty {
+            let groups = serverGroups(part)
+            ok = try everywhere(groups, { $0.set(state, now: $1) }) { g in
+                "\(g.peer.errorText); left there as they are: \(g.targets.map(\.name).joined(separator: ", ")) (to put back: set server ... state \(state.word))"
+            } && ok
+            let back = groups.filter { $0.outcome == .ok }.map(\.peer.display)
+            if !back.isEmpty {
+                say("put back: \(names(part)) \(state.word) at \(back.joined(separator: ", ")) (supervisord says \(state == .ready ? "RUNNING" : "not running"))")
+            }
+        }
+        return ok
+    }
+}
