@@ -43,31 +43,16 @@ struct InetServer {
 /// `inet` only an `[inet_http_server]` on loopback, its password as the file spells it for
 /// supervisord and for supervisorctl.
 func supervisordBase(dir: String, auth: (String, String)? = nil, inet: InetServer? = nil) -> String {
+    let server: String, client: String
     if let inet {
-        return """
-            [inet_http_server]
-            port=127.0.0.1:\(inet.port)
-            username=\(inet.user)
-            password=\(inet.serverPassword)
-            [supervisord]
-            nodaemon=true
-            logfile=\(dir)/supervisord.log
-            pidfile=\(dir)/supervisord.pid
-            childlogdir=\(dir)
-            [rpcinterface:supervisor]
-            supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-            [supervisorctl]
-            serverurl=http://127.0.0.1:\(inet.port)
-            username=\(inet.user)
-            password=\(inet.clientPassword)
-
-            """
+        server = "[inet_http_server]\nport=127.0.0.1:\(inet.port)\nusername=\(inet.user)\npassword=\(inet.serverPassword)\n"
+        client = "serverurl=http://127.0.0.1:\(inet.port)\nusername=\(inet.user)\npassword=\(inet.clientPassword)\n"
+    } else {
+        let credentials = auth.map { "username=\($0.0)\npassword=\($0.1)\n" } ?? ""
+        server = "[unix_http_server]\nfile=\(dir)/supervisor.sock\n" + credentials
+        client = "serverurl=unix://\(dir)/supervisor.sock\n" + credentials
     }
-    let credentials = auth.map { "username=\($0.0)\npassword=\($0.1)\n" } ?? ""
-    return """
-        [unix_http_server]
-        file=\(dir)/supervisor.sock
-        \(credentials)
+    return server + """
         [supervisord]
         nodaemon=true
         logfile=\(dir)/supervisord.log
@@ -76,10 +61,8 @@ func supervisordBase(dir: String, auth: (String, String)? = nil, inet: InetServe
         [rpcinterface:supervisor]
         supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
         [supervisorctl]
-        serverurl=unix://\(dir)/supervisor.sock
-        \(credentials)
 
-        """
+        """ + client + "\n"
 }
 
 /// supervisorctl with `config`: what it printed, "" when it could not run.

@@ -20,6 +20,16 @@ private func twoPrograms(_ extra: String = "") -> String {
     """
 }
 
+/// The two programs and the listener under a supervisord with only `inet`, both ready.
+private func inetFleet(_ inet: InetServer) throws -> Fleet {
+    let fleet = try Fleet(backends: [("web", ["web1", "web2"])], programs: twoPrograms(),
+                          listener: ["unix://{admin}", "web1:web/web1", "web2:web/web2"], inet: inet)
+    try fleet.startHAProxy()
+    try fleet.startSupervisord(running: 3)
+    guard fleet.waitFor(["web/web1", "web/web2"], "ready") else { throw TestFailure("not ready: \(fleet.states())\n\(fleet.listenerLog)") }
+    return fleet
+}
+
 /// web1 and web2 mapped to web/web1 and web/web2, HAProxy and supervisord running, both ready.
 private func twoProgramFleet(masterWorker: Bool = false) throws -> Fleet {
     let fleet = try Fleet(backends: [("web", ["web1", "web2"])], programs: twoPrograms(),
@@ -115,12 +125,8 @@ private func twoProgramFleet(masterWorker: Bool = false) throws -> Fleet {
     /// restart leaves HAProxy as it is, and a shutdown leaves every server in maint.
     @Test func anInetOnlyPasswordProtectedSupervisordIsAskedWithTheCredentialsOfItsOwnConfig() throws {
         let inet = InetServer(serverPassword: "s3%%cret ; the operator's note", clientPassword: "s3%%cret")
-        let fleet = try Fleet(backends: [("web", ["web1", "web2"])], programs: twoPrograms(),
-                              listener: ["unix://{admin}", "web1:web/web1", "web2:web/web2"], inet: inet)
+        let fleet = try inetFleet(inet)
         defer { fleet.stop() }
-        try fleet.startHAProxy()
-        try fleet.startSupervisord(running: 3)
-        #expect(fleet.waitFor(["web/web1", "web/web2"], "ready"), "\(fleet.listenerLog)")
         #expect(waitUntil(10) { fleet.listenerLog.contains("start-up sync: supervisord reports 3 process(es); 2 mapped") }, "\(fleet.listenerLog)")
         #expect(fleet.listenerLog.contains("credentials for supervisord at http://127.0.0.1:\(inet.port) from \(fleet.dir.file("supervisord.conf")) [inet_http_server]"), "\(fleet.listenerLog)")
         #expect(fleet.ctl("restart", "listener").contains("listener: started"))
@@ -137,12 +143,8 @@ private func twoProgramFleet(masterWorker: Bool = false) throws -> Fleet {
     @Test func aRefusedListenerNeverTakesServersOutOfRotationOnAGuess() throws {
         let hash = "{SHA}" + "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3"  // sha1("test")
         let inet = InetServer(serverPassword: hash, clientPassword: "test")
-        let fleet = try Fleet(backends: [("web", ["web1", "web2"])], programs: twoPrograms(),
-                              listener: ["unix://{admin}", "web1:web/web1", "web2:web/web2"], inet: inet)
+        let fleet = try inetFleet(inet)
         defer { fleet.stop() }
-        try fleet.startHAProxy()
-        try fleet.startSupervisord(running: 3)
-        #expect(fleet.waitFor(["web/web1", "web/web2"], "ready"), "\(fleet.listenerLog)")
         #expect(waitUntil(10) { fleet.listenerLog.contains("start-up sync from http://127.0.0.1:\(inet.port) refused") }, "\(fleet.listenerLog)")
         #expect(fleet.listenerLog.contains("WARNING no credentials for supervisord at http://127.0.0.1:\(inet.port)"), "\(fleet.listenerLog)")
         #expect(fleet.listenerLog.contains("keeps [inet_http_server] password as a {SHA} hash"), "\(fleet.listenerLog)")
