@@ -57,7 +57,7 @@ func commandWords(_ command: [UInt8]) -> [String] {
 func ownCommand(_ words: [String]) -> (command: String, arguments: [String])? {
     var words = words[...]
     while let first = words.first {
-        let base = baseName(first)
+        let base = basename(first)
         if base == "env" || base == "exec" {
             words = words.dropFirst()
             while let w = words.first, w.hasPrefix("-") || (base == "env" && w.contains("=")) { words = words.dropFirst() }
@@ -67,7 +67,7 @@ func ownCommand(_ words: [String]) -> (command: String, arguments: [String])? {
             break
         }
     }
-    guard let program = words.first, baseName(program).hasPrefix("supervisor-haproxy") else { return nil }
+    guard let program = words.first, basename(program).hasPrefix("supervisor-haproxy") else { return nil }
     var rest = Array(words.dropFirst())
     switch rest.first {
     case "wrap", "check", "listen", "restart", "stop", "start":
@@ -97,8 +97,4 @@ func discoverMappings(command: [UInt8], group: String, name: String) -> (sockets
     default:
         return nil
     }
-}
-
-private func baseName(_ path: String) -> String {
-    path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? path
 }

@@ -214,7 +214,8 @@ final class ProcessControl {
             let t0 = shim_now_ms()
             drain.start(deadline: t0 + Int64(options.drainTimeoutMs), now: t0)
             try wait { drain.finished || interrupted != nil }
-            if let sig = interrupted {
+            if let sig = interrupted, !drain.finished {
+                drain.cancel()
                 try wait { groups.allSatisfy { !$0.busy } }
                 fail("\(signalName(sig)) during the drain of \(what): nothing stopped; putting its servers back")
                 _ = try restore(steps)

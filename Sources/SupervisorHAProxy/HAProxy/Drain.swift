@@ -117,11 +117,18 @@ final class Drain {
         timer.fire(at: at)
     }
 
-    private func finish(now: Int64) {
+    /// Ends the drain without its outcome (an interrupted command undoes it): nothing more is
+    /// read, and `onFinished` is not told.
+    func cancel() {
+        guard !finished else { return }
         finished = true
         timer.cancel()
         reactor.remove(timer)
         for (g, owner) in zip(groups, owners) { g.onEnd = owner }
+    }
+
+    private func finish(now: Int64) {
+        cancel()
         onFinished(now)
     }
 }

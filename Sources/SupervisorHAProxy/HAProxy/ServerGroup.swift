@@ -104,6 +104,7 @@ final class ServerGroup: HAProxyAnswers {
         gates = g
         gateTimer = t
         wanted = .ready
+        wantedAt = now
         settled = false
         nextGateRead = now
         if step == .readingStat {

@@ -24,7 +24,12 @@ struct ConfigFile {
     static func load(_ path: String, cwd: String? = nil) -> ConfigFile? {
         let absolute = path.hasPrefix("/") ? path : (cwd ?? currentDirectory()) + "/" + path
         guard let text = readFile(absolute, limit: 1 << 20) else { return nil }
-        var file = ConfigFile(path: absolute, here: normalized(dirname(absolute)))
+        return parse(text, path: absolute)
+    }
+
+    /// The file's text, read as if it were at the absolute `path`.
+    static func parse(_ text: [UInt8], path: String) -> ConfigFile {
+        var file = ConfigFile(path: path, here: normalized(dirname(path)))
         var section: [UInt8]?
         for raw in text.split(separator: newline, omittingEmptySubsequences: false) {
             let line = stripComment(Array(raw))

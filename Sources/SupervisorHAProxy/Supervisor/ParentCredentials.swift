@@ -63,10 +63,6 @@ enum ParentCredentials {
         return nil
     }
 
-    private static func basename(_ path: String) -> String {
-        path.split(separator: "/").last.map(String.init) ?? path
-    }
-
     private static func readLink(_ path: String) -> String? {
         var buf = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = buf.withUnsafeMutableBufferPointer { p in

@@ -10,6 +10,13 @@ func dirname(_ path: String) -> String {
     return s == 0 ? "/" : Array(b[..<s]).string
 }
 
+/// The last part of a path: its file name ("/usr/bin/env" -> "env").
+func basename(_ path: String) -> String {
+    let b = path.bytes
+    guard let s = b.lastIndex(of: slash) else { return path }
+    return Array(b[(s + 1)...]).string
+}
+
 /// A whole (small) file, at most `limit` bytes, or nil.
 func readFile(_ path: String, limit: Int) -> [UInt8]? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
