@@ -161,6 +161,6 @@ private final class Counter: Pollable {
         let kept: Set<Int32> = [SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT, SIGCHLD, SIGPIPE, 32, 33]
         #expect(Set(w.handled) == Set((1...64).map { Int32($0) }).subtracting(kept))
         #expect(w.passedOn.contains(SIGALRM) && w.passedOn.contains(SIGPWR) && w.passedOn.contains(35))
-        #expect(StopPolicy.control.signals == [SIGINT, SIGTERM])
+        #expect(StopPolicy.control.signals == [SIGINT, SIGTERM, SIGHUP], "a dropped SSH session is a Ctrl-C")
     }
 }
