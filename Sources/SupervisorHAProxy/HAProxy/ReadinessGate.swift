@@ -122,6 +122,13 @@ final class ReadinessGates {
                 // to wait for.
                 return pass(k, now: now)
             }
+            if !inMaint && line.hasCheck && line.status.equals("UP") && line.checkStatus.hasPrefix("L")
+                && line.checkStatus.asciiLowercasedContains("ok") {
+                // Out of maint though its program starts, UP with a passed check (L4OK, L6OK,
+                // L7OK): another command's gate let it in (`restart`, `wrap`, beside the
+                // listener). Taking it out again would leave its backend short for a check.
+                return pass(k, now: now)
+            }
             if mode == .connect || !line.hasCheck {
                 guard prepareProbe(k, line.address) else {
                     // No address to probe (HAProxy did not say): nothing can tell.

@@ -13,11 +13,14 @@ enum Programs {
 }
 
 /// "app/app1" -> (admin "ready" | "drain" | "maint", status "UP", "DOWN", "MAINT"...), from
-/// `show servers state` and `show stat`.
+/// `show servers state` and `show stat` on one line of one connection: one instant, not two
+/// (a sample that took the admin state before a step and the status after it once counted
+/// no server in rotation where there was always one).
 func serverView(_ socket: String) -> [String: (admin: String, status: String)] {
-    let admin = adminStates(adminCommand(socket, "show servers state"))
+    let answer = adminCommand(socket, "show servers state;show stat -1 4 -1")
+    let admin = adminStates(answer)
     var result: [String: (String, String)] = [:]
-    for line in adminCommand(socket, "show stat -1 4 -1").split(separator: "\n") where !line.hasPrefix("#") {
+    for line in answer.split(separator: "\n") where !line.hasPrefix("#") {
         let f = line.split(separator: ",", omittingEmptySubsequences: false)
         guard f.count > 17 else { continue }
         let key = "\(f[0])/\(f[1])"

@@ -162,6 +162,8 @@ private final class RotationSampler: @unchecked Sendable {
     private let lock = NSLock()
     private var fewest = Int.max
     private var samples = 0
+    /// What HAProxy showed at the sample with the fewest in rotation.
+    private(set) var fewestView = ""
     private var stopped = false
 
     init(_ socket: String) {
@@ -175,6 +177,7 @@ private final class RotationSampler: @unchecked Sendable {
                 let serving = view.values.filter { $0.admin == "ready" && ($0.status.hasPrefix("UP") || $0.status == "no check") }.count
                 lock.lock()
                 if !view.isEmpty {
+                    if serving < fewest { fewestView = "\(view)" }
                     fewest = min(fewest, serving)
                     samples += 1
                 }
@@ -225,7 +228,7 @@ private final class RotationSampler: @unchecked Sendable {
         #expect(r.status == 0, "\(r.out)\(r.err)")
         let batches = r.out.split(separator: "\n").filter { $0.contains(" draining ") }
         #expect(batches.count == 2 && batches.allSatisfy { !$0.contains(",") }, "\(r.out)")
-        #expect(seen.samples > 5 && seen.fewest >= 1, "fewest in rotation: \(seen.fewest) in \(seen.samples) samples")
+        #expect(seen.samples > 5 && seen.fewest >= 1, "fewest in rotation: \(seen.fewest) in \(seen.samples) samples: \(sampler.fewestView)\n\(r.out)\n\(stack.dir.read("listener.log"))")
     }
 
     /// Without --rolling every NAME is started together: supervisord spawns both before
