@@ -27,21 +27,15 @@ extension ProcessControl {
         }
         let deadline = t0 + Int64(start ? options.upTimeoutMs : ProcessControl.stopBoundMs)
         while !waiting.isEmpty {
-            var states: [String: String] = [:]
+            var states: [Int: [String: String]] = [:]
             for h in Set(waiting.map { steps[$0].host }) {
-                let host = hosts[h]
-                if let failure = try call(host, "supervisor.getAllProcessInfo", onStruct: { s in
-                    guard let g = s.value(0), let n = s.value(1), let state = s.value(3) else { return }
-                    states["\(h) \(String(bytes: g)):\(String(bytes: n))"] = String(bytes: state)
-                }) {
-                    fail("supervisord at \(host.url.display): \(failure)")
-                    return false
-                }
+                guard let known = try processStates(h) else { return false }
+                states[h] = known
             }
             var still: [Int] = []
             for i in waiting {
                 let s = steps[i]
-                let state = states["\(s.host) \(s.namespec)"] ?? "gone"
+                let state = states[s.host]?[s.namespec] ?? "gone"
                 switch (start, state) {
                 case (true, "RUNNING"), (false, "STOPPED"), (false, "EXITED"), (false, "FATAL"):
                     say("\(start ? "started" : "stopped") \(s.display) after \(seconds(since: t0))")
@@ -62,18 +56,28 @@ extension ProcessControl {
         return true
     }
 
+    /// Every process of host h, `group:process` -> its state name, from getAllProcessInfo;
+    /// nil (said) when supervisord did not answer.
+    func processStates(_ h: Int) throws -> [String: String]? {
+        var states: [String: String] = [:]
+        if let failure = try call(hosts[h], "supervisor.getAllProcessInfo", onStruct: { s in
+            guard let g = s.value(0), let n = s.value(1), let state = s.value(3) else { return }
+            states["\(String(bytes: g)):\(String(bytes: n))"] = String(bytes: state)
+        }) {
+            fail("supervisord at \(hosts[h].url.display): \(failure)")
+            return nil
+        }
+        return states
+    }
+
     /// After a give-up: every server of `steps` as its program's state explains it (RUNNING:
     /// ready; anything else: maint), from supervisord's own word. False (each said) where that
     /// could not be done: what is left where.
     func restore(_ steps: [Step]) throws -> Bool {
         var running: [Step] = [], down: [Step] = []
         for h in Set(steps.map(\.host)) {
-            var states: [String: String] = [:]
-            if let failure = try call(hosts[h], "supervisor.getAllProcessInfo", onStruct: { s in
-                guard let g = s.value(0), let n = s.value(1), let state = s.value(3) else { return }
-                states["\(String(bytes: g)):\(String(bytes: n))"] = String(bytes: state)
-            }) {
-                fail("supervisord at \(hosts[h].url.display): \(failure); cannot tell how to put back \(names(steps.filter { $0.host == h && $0.hasServers }))")
+            guard let states = try processStates(h) else {
+                fail("cannot tell how to put back \(names(steps.filter { $0.host == h && $0.hasServers }))")
                 return false
             }
             for s in steps where s.host == h && s.hasServers {

@@ -51,7 +51,9 @@ final class Wrapper {
     /// Asks supervisord again while the program starts; ends the wait for the last `maint`.
     private var timer: Timer!
     private var stopWaitMs: Int?
-    /// When the stop signal came: supervisord's SIGKILL follows `stopWaitMs` after it.
+    /// supervisord's stopwaitsecs for the program, in ms, or the default when unknown.
+    private var stopWait: Int { stopWaitMs ?? Wrapper.defaultStopWaitMs }
+    /// When the stop signal came: supervisord's SIGKILL follows `stopWait` after it.
     private var stopAt: Int64 = 0
     private var configAsked = false
     private let error = FixedBuffer(capacity: 512)
@@ -143,7 +145,7 @@ final class Wrapper {
         }
         switch phase {
         case .starting, .running:
-            let drainMs = options.drainTimeoutMs ?? (stopWaitMs ?? Wrapper.defaultStopWaitMs) / 2
+            let drainMs = options.drainTimeoutMs ?? stopWait / 2
             phase = .draining(signal: sig)
             stopAt = now
             log.log(.info, "\(signalName(sig)): draining \(serversText) (at most \(drainMs) ms) before passing it on")
@@ -194,7 +196,7 @@ final class Wrapper {
     private func passOn(_ sig: Int32) {
         phase = .stopping
         child?.send(sig, group: true)
-        let wait = Int64(stopWaitMs ?? Wrapper.defaultStopWaitMs)
+        let wait = Int64(stopWait)
         timer.fire(at: max(stopAt + wait - min(1000, wait / 4), shim_now_ms()))
     }
 
@@ -241,8 +243,7 @@ final class Wrapper {
         switch phase {
         case .starting: askSupervisor(now: now)
         case .stopping:
-            let wait = stopWaitMs ?? Wrapper.defaultStopWaitMs
-            log.log(.warning, "the program is still running \(now - stopAt) ms after \(wait / 1000) s of stopwaitsecs began: SIGKILL to its process group before supervisord kills the wrapper")
+            log.log(.warning, "the program is still running \(now - stopAt) ms after \(stopWait / 1000) s of stopwaitsecs began: SIGKILL to its process group before supervisord kills the wrapper")
             child?.send(SIGKILL, group: true)
         case .exiting(let exit): reactor.stop(exit)
         default: break

@@ -99,17 +99,9 @@ struct SupervisorURL: Equatable {
     private static func percentDecoded(_ b: ArraySlice<UInt8>) -> [UInt8]? {
         var out: [UInt8] = []
         var i = b.startIndex
-        func hex(_ c: UInt8) -> UInt8? {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-            default: nil
-            }
-        }
         while i < b.endIndex {
             if b[i] == UInt8(ascii: "%") {
-                guard i + 2 < b.endIndex, let h = hex(b[i + 1]), let l = hex(b[i + 2]) else { return nil }
+                guard i + 2 < b.endIndex, let h = hexDigitValue(b[i + 1]), let l = hexDigitValue(b[i + 2]) else { return nil }
                 out.append(h << 4 | l)
                 i += 3
             } else {

@@ -181,8 +181,8 @@ struct XMLRPCReader {
         case .size, .sizeExtension:
             if b == newline {
                 chunking = chunkLeft == 0 ? .trailers : .data
-            } else if chunking == .size, let v = hexValue(b) {
-                chunkLeft = chunkLeft << 4 | v
+            } else if chunking == .size, let v = hexDigitValue(b) {
+                chunkLeft = chunkLeft << 4 | Int(v)
                 if chunkLeft > 1 << 30 { chunking = .trailers }
             } else if b != 0x0d {
                 chunking = .sizeExtension
@@ -195,15 +195,6 @@ struct XMLRPCReader {
             if b == newline { chunking = .size }
         case .trailers:
             break
-        }
-    }
-
-    private func hexValue(_ c: UInt8) -> Int? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(c - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(c - UInt8(ascii: "a")) + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(c - UInt8(ascii: "A")) + 10
-        default: nil
         }
     }
 

@@ -4,6 +4,16 @@ import Glibc
 // Character-level operations page in the standard library's Unicode tables, which would
 // double the resident memory, and the per-event path must not allocate.
 
+/// The value of an ASCII hex digit, nil for any other byte.
+func hexDigitValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+    default: nil
+    }
+}
+
 /// A non-owning view of bytes that someone else owns (a fixed buffer, an array being read).
 typealias ByteView = UnsafeBufferPointer<UInt8>
 
