@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -117,6 +119,65 @@ int shim_connected_to_self(int fd, const char *name, char *err, size_t errlen) {
     struct linger abort_close = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof abort_close);
     return 1;
+}
+
+int shim_listen_tcp(const shim_addr *a, int backlog, const char *name, char *err, size_t errlen) {
+    int fd = socket(SA(a)->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return shim_err(err, errlen, "socket", name, strerror(errno));
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
+        shim_err(err, errlen, "setsockopt", name, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)SA(a), a->len) < 0) {
+        shim_err(err, errlen, "bind", name, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (listen(fd, backlog) < 0) {
+        shim_err(err, errlen, "listen", name, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int shim_accept(int fd, shim_addr *peer, const char *name, char *err, size_t errlen) {
+    socklen_t len = sizeof(struct sockaddr_storage);
+    int c;
+    RETRY_EINTR(c, accept4(fd, (struct sockaddr *)SA(peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (c >= 0) {
+        peer->len = len;
+        return c;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED || errno == EPROTO)
+        return SHIM_WOULD_BLOCK;
+    return shim_err(err, errlen, "accept", name, strerror(errno));
+}
+
+int shim_addr_ip(const shim_addr *a, unsigned char *out) {
+    if (SA(a)->ss_family == AF_INET) {
+        memcpy(out, &((const struct sockaddr_in *)(const void *)a->storage)->sin_addr, 4);
+        return 4;
+    }
+    if (SA(a)->ss_family == AF_INET6) {
+        const struct in6_addr *v6 = &((const struct sockaddr_in6 *)(const void *)a->storage)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(v6)) {
+            memcpy(out, v6->s6_addr + 12, 4);
+            return 4;
+        }
+        memcpy(out, v6->s6_addr, 16);
+        return 16;
+    }
+    return 0;
+}
+
+int shim_addr_ip_text(const shim_addr *a, char *out, size_t outlen) {
+    unsigned char ip[16];
+    int n = shim_addr_ip(a, ip);
+    if (n == 0 || !inet_ntop(n == 4 ? AF_INET : AF_INET6, ip, out, (socklen_t)outlen)) return 0;
+    return (int)strlen(out);
 }
 
 long shim_send(int fd, const void *buf, size_t len, const char *name, char *err, size_t errlen) {

@@ -65,6 +65,19 @@ int shim_connect_finish(int fd, const char *name, char *err, size_t errlen);
  * SHIM_FAILED. */
 int shim_connected_to_self(int fd, const char *name, char *err, size_t errlen);
 
+/* A non-blocking, close-on-exec TCP socket listening on the address (SO_REUSEADDR, so a
+ * restarted listener binds at once): the descriptor, or SHIM_FAILED. */
+int shim_listen_tcp(const shim_addr *a, int backlog, const char *name, char *err, size_t errlen);
+/* The next connection waiting on a listening socket, non-blocking and close-on-exec, its
+ * peer's address in *peer: the descriptor, SHIM_WOULD_BLOCK when none waits (or one gave up
+ * before it was taken), or SHIM_FAILED (out of descriptors: EMFILE, ENFILE). */
+int shim_accept(int fd, shim_addr *peer, const char *name, char *err, size_t errlen);
+/* The IP address of an AF_INET or AF_INET6 address, its bytes copied into out (16 bytes of
+ * room): 4 or 16, or 0 for another family. An IPv4-mapped IPv6 address counts as IPv4. */
+int shim_addr_ip(const shim_addr *a, unsigned char *out);
+/* The address as text ("127.0.0.1", "::1") into out: its length, or 0. */
+int shim_addr_ip_text(const shim_addr *a, char *out, size_t outlen);
+
 /* Non-blocking send: bytes sent, SHIM_WOULD_BLOCK when the socket is full, or SHIM_FAILED. */
 long shim_send(int fd, const void *buf, size_t len, const char *name, char *err, size_t errlen);
 /* Non-blocking read: bytes read, 0 at end of file, SHIM_WOULD_BLOCK, or SHIM_FAILED. */

@@ -9,8 +9,12 @@ final class ControlHost {
     var processes: [(group: String, name: String)] = []
     var sockets: [SocketSpec] = []
     var mappings: [Mapping] = []
-    /// Per mapping: the sockets of the listener or wrap that declared it, and only those.
+    /// Per mapping: the sockets of the listener or wrap that declared it, and only those;
+    /// and the agent ports that answer for it.
     var mappingSockets: [[SocketSpec]] = []
+    var mappingAgents: [[Endpoint]] = []
+    /// `group:name` of the processes that are wraps draining through the agent themselves.
+    var drainsItself: Set<String> = []
     /// How many supervisor-haproxy listeners and wraps its configuration runs.
     var ownCommands = 0
     var table = MappingTable([])
@@ -27,10 +31,14 @@ struct ControlStep {
     var group: String
     var name: String
     var servers: [(socket: SocketSpec, targets: [Target])]
+    /// Its servers as the agent ports answer for them; and whether it is a wrap that drains
+    /// itself through them when supervisord stops it.
+    var agentServers: [(agent: Endpoint, targets: [Target])] = []
+    var drainsItself = false
 
     var display: String { group == name ? name : "\(group):\(name)" }
     var namespec: String { "\(group):\(name)" }
-    var hasServers: Bool { !servers.isEmpty }
+    var hasServers: Bool { !servers.isEmpty || !agentServers.isEmpty }
 
     /// Its servers on the socket named `text` (none when it has none there).
     func targets(on text: String) -> [Target] { servers.first { $0.socket.text == text }?.targets ?? [] }
@@ -74,13 +82,17 @@ extension ProcessControl {
             h.processes.append((g, n))
             guard let command = s.value(2), let found = discoverMappings(command: Array(command), group: g, name: n) else { return }
             h.ownCommands += 1
+            if found.wrapsWithAgent { h.drainsItself.insert("\(g):\(n)") }
             for sock in found.sockets where !h.sockets.contains(where: { $0.text == sock.text }) { h.sockets.append(sock) }
             for m in found.mappings {
-                if let k = h.mappings.firstIndex(of: m) {
+                // A wrap's server and a listener's mapping of it are one (the wrap has no address).
+                if let k = h.mappings.firstIndex(where: { $0.program == m.program && $0.target == m.target }) {
                     for sock in found.sockets where !h.mappingSockets[k].contains(sock) { h.mappingSockets[k].append(sock) }
+                    for a in found.agents where !h.mappingAgents[k].contains(a) { h.mappingAgents[k].append(a) }
                 } else {
                     h.mappings.append(m)
                     h.mappingSockets.append(found.sockets)
+                    h.mappingAgents.append(found.agents)
                 }
             }
         }) {
@@ -90,9 +102,13 @@ extension ProcessControl {
         if !options.sockets.isEmpty { h.sockets = options.sockets }
         if !options.mappings.isEmpty { h.mappings = options.mappings }
         // Given sockets or mappings: every mapping on every socket.
-        if !options.sockets.isEmpty || !options.mappings.isEmpty { h.mappingSockets = h.mappings.map { _ in h.sockets } }
+        if !options.sockets.isEmpty || !options.mappings.isEmpty {
+            h.mappingSockets = h.mappings.map { _ in h.sockets }
+            h.mappingAgents = h.mappings.map { _ in [] }
+        }
         h.table = MappingTable(h.mappings)
-        say("supervisord at \(h.url.display): \(h.processes.count) process(es); \(h.mappings.count) mapping(s) on \(h.sockets.count) socket(s)")
+        let agents = Set(h.mappingAgents.joined().map(\.display)).count
+        say("supervisord at \(h.url.display): \(h.processes.count) process(es); \(h.mappings.count) mapping(s) on \(h.sockets.count) socket(s)\(agents > 0 ? " and \(agents) agent port(s)" : "")")
         return true
     }
 
@@ -109,6 +125,7 @@ extension ProcessControl {
                 for p in h.processes where p.group == group && (process == nil || p.name == process) {
                     found = true
                     var servers: [(socket: SocketSpec, targets: [Target])] = []
+                    var agentServers: [(agent: Endpoint, targets: [Target])] = []
                     p.name.bytes.withBytes { name in
                         p.group.bytes.withBytes { g in
                             h.table.forEachMatch(process: name, group: g) { m in
@@ -120,10 +137,18 @@ extension ProcessControl {
                                         servers.append((sock, [t]))
                                     }
                                 }
+                                for a in h.mappingAgents[m] {
+                                    if let i = agentServers.firstIndex(where: { $0.agent == a }) {
+                                        if !agentServers[i].targets.contains(t) { agentServers[i].targets.append(t) }
+                                    } else {
+                                        agentServers.append((a, [t]))
+                                    }
+                                }
                             }
                         }
                     }
-                    let step = Step(host: k, group: p.group, name: p.name, servers: servers)
+                    let step = Step(host: k, group: p.group, name: p.name, servers: servers, agentServers: agentServers,
+                                    drainsItself: h.drainsItself.contains("\(p.group):\(p.name)"))
                     if !steps.contains(where: { $0.host == k && $0.namespec == step.namespec }) { steps.append(step) }
                 }
             }
@@ -140,6 +165,13 @@ extension ProcessControl {
         }
         for s in unmapped {
             say("\(s.display): no HAProxy server is mapped to it (--no-haproxy); HAProxy will not be consulted")
+        }
+        // Reached only through the agent, and not a wrap: nothing can drain it before
+        // supervisord's TERM (the agent port takes no orders; the listener drains on STOPPING).
+        let undrainable = steps.filter { $0.servers.isEmpty && !$0.agentServers.isEmpty && !$0.drainsItself }
+        if options.action != .start && !undrainable.isEmpty && !options.noHAProxy && !options.force {
+            fail("\(undrainable.map(\.display).joined(separator: ", ")): HAProxy reaches \(undrainable.count == 1 ? "it" : "them") only through the agent, and \(undrainable.count == 1 ? "it is" : "they are") not wrapped, so nothing can drain \(undrainable.count == 1 ? "it" : "them") before supervisord's TERM; not touching anything (run the program under 'supervisor-haproxy wrap --agent ...', give the listener a stats socket, or --force to stop without a drain)")
+            return nil
         }
         return steps
     }

@@ -78,10 +78,18 @@ func ownCommand(_ words: [String]) -> (command: String, arguments: [String])? {
     }
 }
 
-/// The sockets and mappings a process's command implies: a listener's own, or a `wrap`'s
-/// servers for that very process. Nil when the command is not a supervisor-haproxy listener
-/// or wrapper.
-func discoverMappings(command: [UInt8], group: String, name: String) -> (sockets: [SocketSpec], mappings: [Mapping])? {
+/// What a process's command implies: the sockets and mappings of a listener, or a `wrap`'s
+/// servers for that very process; the agent ports either names (`--agent`), and whether it
+/// is a wrap that drains through them itself. Nil when the command is not a
+/// supervisor-haproxy listener or wrapper.
+struct Discovered: Equatable {
+    var sockets: [SocketSpec]
+    var mappings: [Mapping]
+    var agents: [Endpoint] = []
+    var wrapsWithAgent = false
+}
+
+func discoverMappings(command: [UInt8], group: String, name: String) -> Discovered? {
     guard let (kind, rest) = ownCommand(commandWords(command)) else { return nil }
     switch kind {
     case "wrap":
@@ -90,10 +98,10 @@ func discoverMappings(command: [UInt8], group: String, name: String) -> (sockets
         let mappings = o.targets.map { t in
             Mapping(program: programName.bytes, group: group == name ? nil : group.bytes, process: name.bytes, target: t)
         }
-        return (o.sockets, mappings)
+        return Discovered(sockets: o.sockets, mappings: mappings, agents: o.agents, wrapsWithAgent: !o.agents.isEmpty)
     case "listen":
         guard case .run(let o) = parseCommandLine(rest), !o.check else { return nil }
-        return (o.sockets, o.mappings)
+        return Discovered(sockets: o.sockets, mappings: o.mappings, agents: o.agents)
     default:
         return nil
     }

@@ -21,6 +21,8 @@ final class Listener {
     private(set) var channel: EventChannel!
     private(set) var supervisor: SupervisorClient?
     private var signals: SignalChannel?
+    /// The agent ports (`--agent`), bound when the listener runs.
+    private(set) var agentPorts: [AgentPort] = []
     private let signalError = FixedBuffer(capacity: 256)
     private var lastPoolSerial: Int?
     /// A sync is under way, and another was asked for meanwhile.
@@ -37,7 +39,8 @@ final class Listener {
         policy = .listener(timeoutMs: options.timing.timeoutMs)
         convergence = Convergence(table: MappingTable(options.mappings), sockets: options.sockets,
                                   timing: options.timing, log: log, dryRun: options.dryRun,
-                                  readyWhen: options.readyWhen, readyBoundMs: Int64(options.readyTimeoutMs), reactor: reactor)
+                                  readyWhen: options.readyWhen, readyBoundMs: Int64(options.readyTimeoutMs),
+                                  agent: !options.agents.isEmpty, stateFile: options.stateFile, reactor: reactor)
         channel = EventChannel(input: input, output: output, log: log) { [unowned self] reader in
             handleEvent(reader)
         }
@@ -49,6 +52,11 @@ final class Listener {
         reactor.add(channel)
         reactor.add(stopTimer)
         for i in convergence.instances { i.members.forEach(reactor.add) }
+        if let answers = convergence.agent {
+            agentPorts = options.agents.map { e in
+                AgentPort(e, display: e.display, answering: answers, log: log)
+            }
+        }
         if let url = options.supervisor {
             let client = SupervisorClient(url: url, keys: ["name", "group", "statename"], timeoutMs: options.timing.timeoutMs)
             supervisor = client
@@ -60,6 +68,15 @@ final class Listener {
     /// listener then ends by that signal).
     func run() -> Exit {
         warnAboutSharedServers()
+        for port in agentPorts {
+            guard port.socket.open() else {
+                log.log(.error, "agent port: \(port.socket.peer.errorText); exiting")
+                return .status(2)
+            }
+            port.members.forEach(reactor.add)
+            log.log(.info, "answering HAProxy's agent checks at \(port.display)")
+        }
+        warnAboutUnprobedServers()
         signals = SignalChannel(policy.handled, error: signalError) { [unowned self] sig in
             stopRequested(sig, now: shim_now_ms())
         }
@@ -136,6 +153,14 @@ final class Listener {
     private func stopFinished() -> Bool {
         guard let s = stop, let deadline = s.deadline else { return false }
         return convergence.settled || shim_now_ms() >= deadline
+    }
+
+    /// Through the agent, readiness needs the program's address (`@ADDR:PORT`).
+    private func warnAboutUnprobedServers() {
+        guard let answers = convergence.agent, options.readyWhen != .running else { return }
+        let names = answers.unprobed.map { convergence.table.targets[$0].name }
+        guard !names.isEmpty else { return }
+        log.log(.warning, "agent: no @ADDR:PORT in the mapping of \(names.joined(separator: ", ")): the agent calls \(names.count == 1 ? "it" : "them") ready as soon as supervisord says RUNNING, listening or not")
     }
 
     /// Two programs on one server: legal, but the latest event of either sets it.

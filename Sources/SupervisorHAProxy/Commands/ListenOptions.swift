@@ -4,6 +4,10 @@
 
 struct Options: Equatable {
     var sockets: [SocketSpec] = []
+    /// Where to answer HAProxy's agent checks (`--agent`).
+    var agents: [Endpoint] = []
+    /// HAProxy's `server-state-file`, kept current (`--state-file`).
+    var stateFile: String?
     var mappings: [Mapping] = []
     var timing = Timing()
     /// nil: no start-up sync.
@@ -40,7 +44,7 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
     var positional: [String] = []
     var walker = ArgumentWalker(args, flags: ["--help", "--version", "--quiet", "--verbose", "--check", "--dry-run"],
                                 valued: ["--socket", "--timeout", "--retry-max", "--resync", "--reload-check", "--supervisor", "--on",
-                                         "--ready-when", "--ready-timeout"])
+                                         "--ready-when", "--ready-timeout", "--agent", "--state-file"])
     while let item = walker.next() {
         do {
             switch try item.get() {
@@ -52,6 +56,10 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
             case .flag("--check"): o.check = true
             case .flag("--dry-run"): o.dryRun = true
             case .option("--socket", let v): o.sockets.append(try socketSpec(v).get())
+            case .option("--agent", let v): o.agents.append(try agentAddress(v).get())
+            case .option("--state-file", let v):
+                guard v.hasPrefix("/"), !v.bytes.contains(0) else { return .invalid("--state-file '\(v.escaped)': give an absolute path (HAProxy's server-state-file)") }
+                o.stateFile = v
             case .option("--timeout", let v): o.timing.timeoutMs = try secondsOption("--timeout", v, allowZero: false).get()
             case .option("--retry-max", let v):
                 let ms = try secondsOption("--retry-max", v, allowZero: true).get()
@@ -71,7 +79,9 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
         }
     }
 
-    if o.sockets.isEmpty {
+    // With --agent, a stats socket is optional: a first word that is no socket address is a mapping.
+    let firstIsSocket = positional.first.map { (try? socketSpec($0).get()) != nil } ?? false
+    if o.sockets.isEmpty && (o.agents.isEmpty || firstIsSocket) {
         guard let first = positional.first else { return .invalid("missing SOCKET and PROGRAM:BACKEND/SERVER mappings") }
         switch socketSpec(first) {
         case .success(let spec): o.sockets.append(spec)
@@ -89,6 +99,21 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
         case .failure(let e): return .invalid(e.message)
         }
     }
+    if o.stateFile != nil && o.sockets.count != 1 {
+        return .invalid("--state-file is the state of one HAProxy: give it with exactly one SOCKET (\(o.sockets.count) given)")
+    }
+    if o.check && o.sockets.isEmpty { return .invalid("check needs a SOCKET: it asks HAProxy itself") }
     o.supervisor = o.supervisor?.withParentCredentials(env, found: &o.startupNotes, missing: &o.startupWarnings)
     return .run(o)
+}
+
+/// `--agent tcp://ADDR:PORT` (or `ADDR:PORT`, `ipv4@`, `ipv6@`): a TCP address to bind, given
+/// in full, since the port is open to whoever reaches the address.
+func agentAddress(_ v: String) -> Result<Endpoint, Problem> {
+    let text = v.bytes.contains(UInt8(ascii: "@")) || v.hasPrefix("tcp://") || v.hasPrefix("/") || v.hasPrefix("unix:") ? v : "tcp://" + v
+    switch parseAddress(text) {
+    case .success(.tcp(let host, let port)): return .success(.tcp(host: host, port: port))
+    case .success(.unix): return .failure(Problem("--agent '\(v.escaped)': HAProxy's agent check connects over TCP; give ADDR:PORT"))
+    case .failure(let e): return .failure(Problem("--agent '\(v.escaped)': \(e.reason)"))
+    }
 }

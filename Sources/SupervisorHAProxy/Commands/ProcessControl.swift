@@ -32,6 +32,8 @@ final class ProcessControl {
     private var signals: SignalChannel?
     /// One client per stats socket (by its text), made once.
     private var clients: [String: HAProxyClient] = [:]
+    /// One watch per agent port (by its address), made once.
+    var agentWatchers: [String: AgentWatch] = [:]
     /// The reactor's member count after each step of a roll: constant (a test holds it to it).
     var membersAfterStep: [Int] = []
     private let error = FixedBuffer(capacity: 256)
@@ -241,6 +243,8 @@ final class ProcessControl {
                 say("drained \(what) after \(seconds(since: t0))")
             }
         }
+        let selfDraining = steps.filter { $0.drainsItself && !$0.agentServers.isEmpty }
+        if !selfDraining.isEmpty { say("\(names(selfDraining)): drained by its wrap through the agent once supervisord stops it") }
         guard try supervise(steps, start: false) else {
             _ = try restore(steps)
             return false
@@ -249,9 +253,11 @@ final class ProcessControl {
         return true
     }
 
-    /// Start, ready once serving (the readiness gate), wait until UP everywhere.
+    /// Start, ready once serving (the readiness gate), wait until UP everywhere (and every
+    /// HAProxy polling an agent told ready).
     func startPhase(_ steps: [Step]) throws -> Bool {
         guard try supervise(steps, start: true) else { return false }
+        guard try agentsTellReady(steps) else { return false }
         let groups = serverGroups(steps)
         guard !groups.isEmpty else { return true }
         let what = names(steps.filter(\.hasServers))

@@ -43,6 +43,8 @@ final class Wrapper {
     let reactor = Reactor()
     let policy: StopPolicy
     let groups: [ServerGroup]
+    /// The listeners' agent ports, asked during a drain (`--agent`).
+    let agents: [AgentWatch]
     private(set) var phase = Phase.starting
     private var child: ChildProcess?
     private var signals: SignalChannel?
@@ -63,6 +65,8 @@ final class Wrapper {
         self.log = log
         policy = .wrap(timeoutMs: options.timing.timeoutMs)
         groups = options.sockets.map { ServerGroup(client: HAProxyClient($0, timeoutMs: options.timing.timeoutMs), targets: options.targets) }
+        agents = options.agents.map { AgentWatch($0, targets: options.targets, timeoutMs: options.timing.timeoutMs) }
+        agents.forEach(reactor.add)
         timer = Timer { [unowned self] now in timerFired(now: now) }
         for g in groups {
             reactor.add(g.client)
@@ -149,7 +153,7 @@ final class Wrapper {
             phase = .draining(signal: sig)
             stopAt = now
             log.log(.info, "\(signalName(sig)): draining \(serversText) (at most \(drainMs) ms) before passing it on")
-            let d = Drain(groups, reactor: reactor, pollEveryMs: Wrapper.statEveryMs)
+            let d = Drain(groups, agents: agents, ports: options.ports, reactor: reactor, pollEveryMs: Wrapper.statEveryMs)
             d.onFinished = { [unowned self, unowned d] now in drained(d, sig, now: now) }
             drain = d
             d.start(deadline: now + Int64(drainMs), now: now)
@@ -166,13 +170,20 @@ final class Wrapper {
     private func drained(_ d: Drain, _ sig: Int32, now: Int64) {
         guard phase == .draining(signal: sig) else { return }
         let failed = groups.indices.filter { d.setFailed[$0] || d.readFailed[$0] }.map { groups[$0].peer.display }
-        if d.timedOut {
+            + agents.indices.filter { d.agentFailed[$0] }.map { "agent \(agents[$0].peer.display) (\(agents[$0].peer.errorText))" }
+        if d.timedOut && !d.agentsTold {
+            let waiting = agents.flatMap { a in a.targets.indices.compactMap { k in
+                a.seen[k].map { "\(a.targets[k].name) \($0.word.string) told \($0.told) of \($0.pollers)" } } }
+            log.log(.warning, "drain timeout after \(now - d.startedAt) ms: not every HAProxy polling the agent was told drain (\(waiting.joined(separator: ", "))); passing \(signalName(sig)) on")
+        } else if d.timedOut {
             log.log(.warning, "drain timeout after \(now - d.startedAt) ms with \(d.sessionsLeft) session(s) left; passing \(signalName(sig)) on")
         } else if !failed.isEmpty {
             // Said above, per socket: why. Not "drained": it was not, there.
             log.log(.warning, "drain ended after \(now - d.startedAt) ms, not drained at \(failed.joined(separator: ", ")); passing \(signalName(sig)) to the program's process group")
         } else {
-            log.log(.info, "drained after \(now - d.startedAt) ms; passing \(signalName(sig)) to the program's process group")
+            let told = agents.flatMap { a in a.seen.compactMap { $0 }.map { "\($0.told)/\($0.pollers)" } }
+            let via = told.isEmpty ? "" : " (every HAProxy polling the agent told drain: \(told.joined(separator: ", ")))"
+            log.log(.info, "drained after \(now - d.startedAt) ms\(via); passing \(signalName(sig)) to the program's process group")
         }
         passOn(sig)
     }

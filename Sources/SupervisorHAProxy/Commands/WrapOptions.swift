@@ -48,6 +48,10 @@ let wrapHelp = wrapUsage + """
 struct WrapOptions: Equatable {
     var sockets: [SocketSpec] = []
     var targets: [Target] = []
+    /// The listeners' agent ports to ask (`--agent`), and the program's ports (`@ADDR:PORT`
+    /// after a server) whose connections a drain through them waits for.
+    var agents: [Endpoint] = []
+    var ports: [Int] = []
     var command: [String] = []
     var timing = Timing()
     /// nil: from supervisord's stopwaitsecs.
@@ -85,7 +89,7 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
     o.command = Array(args[(dashes + 1)...])
     var positional: [String] = []
     var walker = ArgumentWalker(Array(args[..<dashes]), flags: ["--help", "--quiet", "--verbose"],
-                                valued: ["--socket", "--timeout", "--drain-timeout", "--supervisor", "--ready-when", "--ready-timeout"])
+                                valued: ["--socket", "--timeout", "--drain-timeout", "--supervisor", "--ready-when", "--ready-timeout", "--agent"])
     while let item = walker.next() {
         do {
             switch try item.get() {
@@ -94,6 +98,7 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
             case .flag("--quiet"): o.logLevel = .error
             case .flag("--verbose"): o.logLevel = .debug
             case .option("--socket", let v): o.sockets.append(try socketSpec(v).get())
+            case .option("--agent", let v): o.agents.append(try agentAddress(v).get())
             case .option("--timeout", let v): o.timing.timeoutMs = try secondsOption("--timeout", v, allowZero: false).get()
             case .option("--drain-timeout", let v): o.drainTimeoutMs = try secondsOption("--drain-timeout", v, allowZero: true).get()
             case .option("--supervisor", let v): o.supervisor = try supervisorOption(v, env).get()
@@ -107,7 +112,9 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
             return .invalid("\(error)")
         }
     }
-    if o.sockets.isEmpty {
+    // With --agent, a stats socket is optional: a first word that is no socket address is a server.
+    let firstIsSocket = positional.first.map { (try? socketSpec($0).get()) != nil } ?? false
+    if o.sockets.isEmpty && (o.agents.isEmpty || firstIsSocket) {
         guard let first = positional.first else { return .invalid("missing SOCKET and BACKEND/SERVER") }
         switch socketSpec(first) {
         case .success(let spec): o.sockets.append(spec)
@@ -117,15 +124,30 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
     }
     guard !positional.isEmpty else { return .invalid("missing BACKEND/SERVER") }
     for p in positional {
-        switch Target.parse(p) {
+        switch Target.parse(serverPart(p)) {
         case .success(let t):
             if o.targets.contains(t) { return .invalid("server '\(p)' is given twice") }
             o.targets.append(t)
         case .failure(let e): return .invalid(e.message)
         }
+        guard let at = p.bytes.lastIndex(of: UInt8(ascii: "@")) else { continue }
+        switch parseAddress("tcp://" + Array(p.bytes[(at + 1)...]).string) {
+        case .success(.tcp(_, let port)): o.ports.append(Int(port) ?? 0)
+        case .success(.unix): break
+        case .failure(let e): return .invalid("invalid server '\(p)': the address after '@' is not ADDR:PORT: \(e.reason)")
+        }
+    }
+    if !o.ports.isEmpty && o.agents.isEmpty {
+        return .invalid("'@ADDR:PORT' after a server is for a drain through --agent; without --agent, HAProxy's show stat counts the sessions")
     }
     guard let program = o.command.first, !program.isEmpty else { return .invalid("missing COMMAND after --") }
     if o.command.contains(where: { $0.utf8.contains(0) }) { return .invalid("COMMAND contains a NUL byte") }
     o.supervisor = o.supervisor?.withParentCredentials(env, found: &o.startupNotes, missing: &o.startupWarnings)
     return .run(o)
+}
+
+/// `BACKEND/SERVER` without its `@ADDR:PORT` (an `@` is never in an HAProxy name).
+private func serverPart(_ p: String) -> String {
+    guard let at = p.bytes.lastIndex(of: UInt8(ascii: "@")) else { return p }
+    return Array(p.bytes[..<at]).string
 }

@@ -1,3 +1,5 @@
+import CSocketShim
+
 // Level-triggered: the desired state of every mapped server, kept here, and each HAProxy
 // made to match it. An event only changes the desired state; each instance sends it, retries
 // with backoff until HAProxy takes it, and reads `show servers state` now and then to repair
@@ -12,6 +14,8 @@ final class Convergence {
     let readyBoundMs: Int64
     unowned let reactor: Reactor
     private(set) var instances: [HAProxyInstance] = []
+    /// What the agent ports answer (nil without `--agent`).
+    let agent: AgentAnswers?
     /// nil: not known yet (no event, no sync); such a server is left alone.
     private(set) var desired: [AdminState?]
     /// Set for a target when an event sets it while a sync with supervisord is under way:
@@ -19,7 +23,7 @@ final class Convergence {
     private var eventDuringSync: [Bool]
 
     init(table: MappingTable, sockets: [SocketSpec], timing: Timing, log: Logger, dryRun: Bool,
-         readyWhen: ReadyWhen = .check, readyBoundMs: Int64 = 60_000, reactor: Reactor) {
+         readyWhen: ReadyWhen = .check, readyBoundMs: Int64 = 60_000, agent: Bool = false, stateFile: String? = nil, reactor: Reactor) {
         self.table = table
         self.readyWhen = readyWhen
         self.readyBoundMs = readyBoundMs
@@ -29,7 +33,8 @@ final class Convergence {
         self.dryRun = dryRun
         desired = Array(repeating: nil, count: table.targets.count)
         eventDuringSync = Array(repeating: false, count: table.targets.count)
-        instances = sockets.map { HAProxyInstance($0, convergence: self) }
+        self.agent = agent ? AgentAnswers(table: table, readyWhen: readyWhen, boundMs: readyBoundMs, reactor: reactor, log: log) : nil
+        instances = sockets.enumerated().map { i, s in HAProxyInstance(s, convergence: self, stateFile: i == 0 ? stateFile : nil) }
     }
 
     /// Records that `target` should be in `state` on every instance.
@@ -38,10 +43,12 @@ final class Convergence {
         desired[target] = state
         eventDuringSync[target] = true
         for i in instances { i.changed(target, from: old, to: state) }
+        agent?.changed(target, to: state, now: shim_now_ms())
     }
 
-    /// Whether every instance has nothing left it can send now.
-    var settled: Bool { instances.allSatisfy(\.settled) }
+    /// Whether every instance has nothing left it can send now, and every HAProxy that polls
+    /// the agent has been told what it is to know.
+    var settled: Bool { instances.allSatisfy(\.settled) && agent?.everyPollerTold(now: shim_now_ms()) != false }
 
     /// A sync with supervisord begins: events from now on win over what it reports.
     func syncStarted() {
@@ -56,6 +63,7 @@ final class Convergence {
             let old = desired[target]
             desired[target] = state
             for i in instances { i.changed(target, from: old, to: state) }
+            agent?.changed(target, to: state, now: shim_now_ms())
         }
         return true
     }

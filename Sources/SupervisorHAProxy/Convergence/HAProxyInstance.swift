@@ -29,13 +29,19 @@ final class HAProxyInstance: HAProxyAnswers {
     /// The command whose failures the back-off counts.
     private var failing = HAProxyClient.Command.none
     private var workerStart: Int?
+    /// HAProxy's `server-state-file` (`--state-file`), rewritten from each `show servers
+    /// state` read, and read again after each change HAProxy took: a new worker starts
+    /// with what the listener set.
+    private let stateFile: ReplacedFile?
+    private var stateFileFailing = false
 
     private var table: MappingTable { convergence.table }
     private var log: Logger { convergence.log }
     var peer: Peer { client.peer }
 
-    init(_ socket: SocketSpec, convergence: Convergence) {
+    init(_ socket: SocketSpec, convergence: Convergence, stateFile: String? = nil) {
         client = HAProxyClient(socket, timeoutMs: convergence.timing.timeoutMs)
+        self.stateFile = stateFile.map { ReplacedFile(path: $0) }
         self.convergence = convergence
         schedule = Schedule(timing: convergence.timing)
         let n = convergence.table.targets.count
@@ -50,6 +56,7 @@ final class HAProxyInstance: HAProxyAnswers {
         batchIsGate.reserveCapacity(n)
         pollBackends.reserveCapacity(convergence.table.backendCount)
         timer = Timer { [unowned self] now in startNext(now: now) }
+        if let file = self.stateFile { client.serversStateTap = { file.write($0) } }
         gates.onPassed = { [unowned self] t, _ in
             if let l = log.begin(.info) {
                 l.append(table.targets[t].name)
@@ -126,6 +133,7 @@ final class HAProxyInstance: HAProxyAnswers {
         guard !client.busy else { return }
         if schedule.readDue(now: now) {
             view.begin()
+            stateFile?.begin()
             client.showServersState(now: now, for: self)
         } else if hasWork {
             startSend(now: now)
@@ -170,6 +178,7 @@ final class HAProxyInstance: HAProxyAnswers {
                 failing = .none
             }
         } else {
+            if command == .serversState { stateFile?.abandon() }
             failing = command
             failed(now: now)
         }
@@ -212,6 +221,7 @@ final class HAProxyInstance: HAProxyAnswers {
     /// differs from the desired one, as `ResyncRule` judges it.
     private func readFinished(now: Int64) {
         schedule.readDone(now: now)
+        keepStateFile()
         if let l = log.begin(.debug) {
             l.append(peer.display)
             l.append(": read 'show servers state' (")
@@ -243,6 +253,19 @@ final class HAProxyInstance: HAProxyAnswers {
             case .repair:
                 log.log(.warning, "resync: \(table.targets[t].name) at \(peer.display) is \(actual.word), want \(want.word); repairing")
                 markPending(t)
+            }
+        }
+    }
+
+    private func keepStateFile() {
+        guard let file = stateFile else { return }
+        let ok = file.commit()
+        if ok == stateFileFailing {
+            stateFileFailing = !ok
+            if ok {
+                log.log(.info, "state file \(file.path) written again")
+            } else {
+                log.log(.error, "state file: \(file.error): a reload of HAProxy at \(peer.display) starts from an older state")
             }
         }
     }
@@ -342,6 +365,8 @@ final class HAProxyInstance: HAProxyAnswers {
             if convergence.desired[t] == state { clearPending(t) }
             if body.count == 0 {
                 rule.took(t, state)
+                // The state file follows at once: a reload from now on starts with this.
+                if stateFile != nil { schedule.readNow() }
                 if let l = log.begin(.debug) {
                     l.append(peer.display)
                     l.append(": '")

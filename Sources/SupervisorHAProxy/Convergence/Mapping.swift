@@ -1,7 +1,7 @@
-// Which supervisord program is which HAProxy server: `PROGRAM:BACKEND/SERVER` as given on
-// the command line, and the table that finds them in constant time.
+// Which supervisord program is which HAProxy server: `PROGRAM:BACKEND/SERVER[@ADDR:PORT]` as
+// given on the command line, and the table that finds them in constant time.
 
-/// `PROGRAM:BACKEND/SERVER` as given on the command line.
+/// `PROGRAM:BACKEND/SERVER[@ADDR:PORT]` as given on the command line.
 struct Mapping: Equatable {
     /// The program as written, for log lines.
     var program: [UInt8]
@@ -9,6 +9,8 @@ struct Mapping: Equatable {
     var group: [UInt8]?
     var process: [UInt8]
     var target: Target
+    /// Where the program serves (`@ADDR:PORT`): probed before the agent calls it ready.
+    var address: Endpoint?
 
     /// PROGRAM:BACKEND/SERVER, for messages.
     var text: String { "\(program.string):\(target.name)" }
@@ -21,10 +23,19 @@ struct Mapping: Equatable {
     }
 
     /// Parse rule: SERVER is what follows the last `/`; PROGRAM and BACKEND split at the
-    /// last `:` before it. PROGRAM may itself be `group:process`.
+    /// last `:` before it. PROGRAM may itself be `group:process`. An `@` after the last `/`
+    /// (never in an HAProxy name) begins the address the program serves on.
     static func parse(_ text: String) -> Result<Mapping, MappingError> {
-        let bytes = text.bytes
+        var bytes = text.bytes
         func fail(_ reason: String) -> Result<Mapping, MappingError> { .failure(MappingError(text: text, reason: reason)) }
+        var address: Endpoint?
+        if let at = bytes.lastIndex(of: UInt8(ascii: "@")), at > (bytes.lastIndex(of: slash) ?? bytes.count) {
+            switch parseAddress("tcp://" + Array(bytes[(at + 1)...]).string) {
+            case .success(let a): address = a
+            case .failure(let e): return fail("the address after '@' is not ADDR:PORT: \(e.reason)")
+            }
+            bytes.removeLast(bytes.count - at)
+        }
         guard let s = bytes.lastIndex(of: slash) else { return fail("no '/' between BACKEND and SERVER") }
         guard let colonAt = bytes[..<s].lastIndex(of: colon) else { return fail("no ':' between PROGRAM and BACKEND") }
         let program = Array(bytes[..<colonAt])
@@ -49,7 +60,7 @@ struct Mapping: Equatable {
                 return fail("PROGRAM must be 'process' or 'group:process'")
             }
         }
-        return .success(Mapping(program: program, group: group, process: process, target: target))
+        return .success(Mapping(program: program, group: group, process: process, target: target, address: address))
     }
 }
 

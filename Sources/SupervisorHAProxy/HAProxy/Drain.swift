@@ -4,8 +4,21 @@
 /// in MAINT gets no new request and is not waited for; one UP with no session ends the wait at
 /// once. A socket where `set` failed or `show stat` cannot be read is not waited on: which
 /// ones, the owner reads from `setFailed` and `readFailed` and decides.
+///
+/// Through the agent (no stats socket to push to): the listener sets the drain (from
+/// supervisord's STOPPING); each agent port is asked every `pollEveryMs` until every HAProxy
+/// polling it has been told drain, then the kernel's count of connections on the program's
+/// `ports` until it is 0. A port that cannot be asked is not waited on (`agentFailed`).
 final class Drain {
     let groups: [ServerGroup]
+    let agents: [AgentWatch]
+    private let ports: [Int]
+    private var agentWaiting: [Bool]
+    private var nextAgentAt: [Int64]
+    private(set) var agentFailed: [Bool]
+    private var portsWaiting = false
+    private var localSessions = 0
+    private let tcpBuffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 16384)
     private let reactor: Reactor
     private let pollEveryMs: Int64
     private var timer: Timer!
@@ -28,8 +41,13 @@ final class Drain {
     /// Called once, when every socket is drained or the deadline passed.
     var onFinished: (Int64) -> Void = { _ in }
 
-    init(_ groups: [ServerGroup], reactor: Reactor, pollEveryMs: Int64) {
+    init(_ groups: [ServerGroup], agents: [AgentWatch] = [], ports: [Int] = [], reactor: Reactor, pollEveryMs: Int64) {
         self.groups = groups
+        self.agents = agents
+        self.ports = ports
+        agentWaiting = Array(repeating: false, count: agents.count)
+        nextAgentAt = Array(repeating: 0, count: agents.count)
+        agentFailed = agentWaiting
         self.reactor = reactor
         self.pollEveryMs = pollEveryMs
         waiting = Array(repeating: false, count: groups.count)
@@ -40,9 +58,13 @@ final class Drain {
         timer = Timer { [unowned self] now in poll(now: now) }
     }
 
-    /// Sessions still open on the servers at the last reads.
-    var sessionsLeft: Int { left.reduce(0, +) }
-    var timedOut: Bool { finished && waiting.contains(true) }
+    deinit { tcpBuffer.deallocate() }
+
+    /// Sessions still open on the servers at the last reads (and on the program's ports).
+    var sessionsLeft: Int { left.reduce(0, +) + localSessions }
+    var timedOut: Bool { finished && (waiting.contains(true) || agentWaiting.contains(true) || portsWaiting) }
+    /// Every agent port asked has told every poller, and no port was left waiting for.
+    var agentsTold: Bool { !agentWaiting.contains(true) && !agentFailed.contains(true) }
 
     func start(deadline: Int64, now: Int64) {
         self.deadline = deadline
@@ -62,6 +84,12 @@ final class Drain {
             }
             g.set(.drain, now: now)
         }
+        for (k, a) in agents.enumerated() {
+            agentWaiting[k] = true
+            a.onRound = { [unowned self] now in agentRound(k, now: now) }
+            a.round(now: now)
+        }
+        portsWaiting = !ports.isEmpty
         starting = false
         timer.fire(at: deadline)
         check(now: now)
@@ -92,6 +120,29 @@ final class Drain {
         check(now: now)
     }
 
+    private func agentRound(_ k: Int, now: Int64) {
+        guard !finished else { return }
+        let a = agents[k]
+        if a.failed {
+            agentFailed[k] = true
+            agentWaiting[k] = false
+        } else if a.drained {
+            agentWaiting[k] = false
+        } else {
+            nextAgentAt[k] = now + pollEveryMs
+        }
+        if !agentWaiting.contains(true) { countPorts() }
+        check(now: now)
+    }
+
+    /// Once every poller was told: the program's own connections, from the kernel.
+    private func countPorts() {
+        guard portsWaiting else { return }
+        localSessions = 0
+        for p in ports { localSessions += establishedConnections(localPort: p, buffer: tcpBuffer, capacity: 16384) ?? 0 }
+        if localSessions == 0 { portsWaiting = false }
+    }
+
     /// The first count, once every socket has been read (or given up on).
     private func countFirst() {
         guard !firstCounted, groups.indices.allSatisfy({ groups[$0].lastStep == .readingStat || !waiting[$0] }) else { return }
@@ -104,16 +155,21 @@ final class Drain {
         for (k, g) in groups.enumerated() where waiting[k] && !g.busy && g.lastStep == .readingStat && nextReadAt[k] <= now {
             g.readStat(now: now)
         }
+        for (k, a) in agents.enumerated() where agentWaiting[k] && !a.busy && nextAgentAt[k] <= now { a.round(now: now) }
+        if !agentWaiting.contains(true) { countPorts() }
         check(now: now)
     }
 
     private func check(now: Int64) {
         guard !finished, !starting else { return }
-        if !waiting.contains(true) || now >= deadline { return finish(now: now) }
+        let agentsDone = !agentWaiting.contains(true)
+        if !waiting.contains(true) && agentsDone && !portsWaiting || now >= deadline { return finish(now: now) }
         var at = deadline
         for (k, g) in groups.enumerated() where waiting[k] && !g.busy && g.lastStep == .readingStat {
             at = min(at, nextReadAt[k])
         }
+        for (k, a) in agents.enumerated() where agentWaiting[k] && !a.busy { at = min(at, nextAgentAt[k]) }
+        if agentsDone && portsWaiting { at = min(at, now + pollEveryMs) }
         timer.fire(at: at)
     }
 
@@ -125,6 +181,7 @@ final class Drain {
         timer.cancel()
         reactor.remove(timer)
         for (g, owner) in zip(groups, owners) { g.onEnd = owner }
+        for a in agents { a.onRound = { _ in } }
     }
 
     private func finish(now: Int64) {

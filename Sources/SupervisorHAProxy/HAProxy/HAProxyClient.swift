@@ -30,6 +30,8 @@ final class HAProxyClient: Pollable {
     /// The exchange in flight, or the last one once it has ended.
     private(set) var command = Command.none
     private weak var user: HAProxyAnswers?
+    /// Given every byte of each `show servers state` answer as it streams in (the state file).
+    var serversStateTap: ((ByteView) -> Void)?
     private let request = FixedBuffer(capacity: 16384)
     private let answer = FixedBuffer(capacity: 16384)
     /// How many entries the last `set` sent, and how many commands each has.
@@ -147,7 +149,9 @@ final class HAProxyClient: Pollable {
         guard exchange.inFlight else { return }
         let outcome = exchange.turn(revents: revents, now: now) { chunk in
             switch command {
-            case .serversState: states.feed(chunk) { user?.serverState($0) }
+            case .serversState:
+                serversStateTap?(chunk)
+                states.feed(chunk) { user?.serverState($0) }
             case .stat: stats.feed(chunk) { user?.stat($0) }
             case .info: info.feed(chunk)
             case .set, .none: answer.append(chunk)

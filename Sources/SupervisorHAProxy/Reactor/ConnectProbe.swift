@@ -26,6 +26,7 @@ final class ConnectProbe: Pollable {
     deinit { fd.close() }
 
     var error: FixedBuffer { peer.error }
+    var display: String { peer.display }
 
     func start(now: Int64) {
         nextAt = now

@@ -4,6 +4,14 @@
 enum Endpoint: Equatable {
     case tcp(host: String, port: String)
     case unix(path: String)
+
+    /// `tcp://HOST:PORT` (`tcp://[V6]:PORT`), `unix:///path`.
+    var display: String {
+        switch self {
+        case .tcp(let host, let port): host.contains(":") ? "tcp://[\(host)]:\(port)" : "tcp://\(host):\(port)"
+        case .unix(let path): "unix://\(path)"
+        }
+    }
 }
 
 struct AddressError: Error, Equatable {

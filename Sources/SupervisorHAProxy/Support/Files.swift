@@ -1,7 +1,7 @@
 import CSocketShim
 import Glibc
 
-// Paths and small files: configuration files read once at start.
+// Paths and small files: configuration files read once at start, and a file replaced whole.
 
 /// The folder of a path, as dirname(1): "." when it has none.
 func dirname(_ path: String) -> String {
@@ -30,4 +30,60 @@ func readFile(_ path: String, limit: Int) -> [UInt8]? {
         out += chunk[0..<n]
     }
     return out
+}
+
+/// A file replaced whole, never seen half-written: written to `PATH.tmp`, then renamed over
+/// PATH (HAProxy's `server-state-file`, read by each new worker as it starts).
+final class ReplacedFile {
+    let path: String
+    private let temporary: String
+    private var fd: Int32 = -1
+    private var failed = false
+    /// Why the last replacement failed, in words.
+    private(set) var error = ""
+
+    init(path: String) {
+        self.path = path
+        temporary = path + ".tmp"
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Starts a new version (one under way is dropped).
+    func begin() {
+        if fd >= 0 { close(fd) }
+        fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        failed = fd < 0
+        if failed { error = "open \(temporary): \(String(cString: strerror(errno)))" }
+    }
+
+    func write(_ bytes: ByteView) {
+        guard fd >= 0, !failed, bytes.count > 0 else { return }
+        if shim_write_all(fd, bytes.baseAddress, bytes.count, -1, "state file", nil, 0) != 0 {
+            failed = true
+            error = "write \(temporary): \(String(cString: strerror(errno)))"
+        }
+    }
+
+    /// Puts the new version in place: true, or false with `error` set (the old one stays).
+    @discardableResult
+    func commit() -> Bool {
+        guard fd >= 0 else { return false }
+        close(fd)
+        fd = -1
+        if !failed && rename(temporary, path) != 0 {
+            failed = true
+            error = "rename \(temporary) to \(path): \(String(cString: strerror(errno)))"
+        }
+        if failed { unlink(temporary) }
+        return !failed
+    }
+
+    /// Drops the version under way.
+    func abandon() {
+        guard fd >= 0 else { return }
+        close(fd)
+        fd = -1
+        unlink(temporary)
+    }
 }

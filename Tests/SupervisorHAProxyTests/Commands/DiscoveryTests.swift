@@ -20,6 +20,13 @@ import Testing
         #expect(found.mappings.map(\.text) == ["web:w1:web/w1", "web:w1:static/w1"])
     }
 
+    @Test func agentPortsOfAListenerAndOfAWrapThatDrainsThroughThem() throws {
+        let l = try #require(discoverMappings(command: Array("supervisor-haproxy --agent 10.0.0.5:9700 web1:web/web1@127.0.0.1:8001".utf8), group: "haproxy", name: "haproxy"))
+        #expect(l.sockets.isEmpty && l.agents == [.tcp(host: "10.0.0.5", port: "9700")] && !l.wrapsWithAgent)
+        let w = try #require(discoverMappings(command: Array("supervisor-haproxy wrap --agent 10.0.0.5:9700 web/web1@127.0.0.1:8001 -- bin/web1".utf8), group: "web1", name: "web1"))
+        #expect(w.sockets.isEmpty && w.wrapsWithAgent && w.mappings.map(\.text) == ["web1:web/web1"])
+    }
+
     @Test func otherCommandsAreNotOurs() {
         for c in ["python3 app.py", "supervisor-haproxy check /h.sock web1:web/web1", "supervisor-haproxy restart web1",
                   "haproxy-supervisor /h.sock web1:web/web1", "sh -c 'python3 app.py'", "/usr/bin/env FOO=1 python3 x"] {

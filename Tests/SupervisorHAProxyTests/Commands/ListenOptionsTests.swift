@@ -42,6 +42,17 @@ private func problem(_ args: [String]) -> String? {
         #expect(options(["--supervisor", "none", "/a.sock", "a:b/c"], env: "unix:///run/s.sock")?.supervisor == nil)
     }
 
+    @Test func agentPortsWithAndWithoutAStatsSocket() throws {
+        let o = try #require(options(["--agent", "127.0.0.1:9700", "--agent=tcp://[::1]:9701", "web1:web/web1@127.0.0.1:8001", "web2:web/web2"]))
+        #expect(o.sockets.isEmpty, "with --agent, a first word that is a mapping is one")
+        #expect(o.agents == [.tcp(host: "127.0.0.1", port: "9700"), .tcp(host: "::1", port: "9701")])
+        #expect(o.mappings.map(\.address) == [.tcp(host: "127.0.0.1", port: "8001"), nil])
+        #expect(o.mappings[0].target.name == "web/web1", "the address is no part of the server's name")
+        let both = try #require(options(["--agent", "10.0.0.5:9700", "/run/haproxy.sock", "web1:web/web1", "--state-file", "/var/lib/haproxy/state"]))
+        #expect(both.sockets.map(\.text) == ["/run/haproxy.sock"] && both.agents.count == 1)
+        #expect(both.stateFile == "/var/lib/haproxy/state")
+    }
+
     @Test func quietAndCheck() {
         #expect(options(["--quiet", "/a.sock", "a:b/c"])?.logLevel == .error)
         #expect(options(["--check", "/a.sock", "a:b/c"])?.check == true)
@@ -75,6 +86,15 @@ private func problem(_ args: [String]) -> String? {
         (["--on", "WAITING=maint", "/a.sock", "a:b/c"], "unknown state 'WAITING'"),
         (["--supervisor", "ftp://x", "/a.sock", "a:b/c"], "--supervisor"),
         (["--quiet=1", "/a.sock", "a:b/c"], "--quiet takes no value"),
+        (["--agent", "unix:///a.sock", "a:b/c"], "agent check connects over TCP"),
+        (["--agent", "127.0.0.1", "a:b/c"], "missing :PORT"),
+        (["--agent", "127.0.0.1:0", "a:b/c"], "is not a number from 1 to 65535"),
+        (["--agent", "127.0.0.1:1", "a:b/c@127.0.0.1"], "the address after '@' is not ADDR:PORT"),
+        (["a:b/c"], "invalid socket address 'a:b/c'"),
+        (["--state-file", "rel/x", "/a.sock", "a:b/c"], "give an absolute path"),
+        (["--state-file", "/x", "--agent", "127.0.0.1:1", "a:b/c"], "exactly one SOCKET (0 given)"),
+        (["--state-file", "/x", "--socket", "/a", "--socket", "/b", "a:b/c"], "exactly one SOCKET (2 given)"),
+        (["--check", "--agent", "127.0.0.1:1", "a:b/c"], "check needs a SOCKET"),
     ])
     func invalid(_ args: [String], _ expected: String) {
         let p = problem(args)

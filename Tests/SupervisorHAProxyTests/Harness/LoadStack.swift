@@ -50,6 +50,10 @@ final class LoadStack {
         var delay = 0.1
     }
 
+    /// The tool reaches HAProxy through its stats socket (push), the agent check (pull), or
+    /// both; the test reads every HAProxy's admin socket either way.
+    enum Path { case push, agent, both }
+
     let dir = TempDir()
     let mode: Mode
     let listener: Bool
@@ -65,17 +69,45 @@ final class LoadStack {
     let hosts: Int
     /// [host][app] -> port.
     let appPorts: [[Int]]
-    let frontendPort = freePort()
-    var adminSocket: String { dir.file("admin.sock") }
-    private(set) var haproxy: Child?
+    /// How many HAProxy instances (load balancers) stand in front, each with its frontend
+    /// and admin socket; each checks from its own source address (127.0.0.2, .3...), so the
+    /// agent tells them apart.
+    let balancers: Int
+    let path: Path
+    /// The agent's `agent-inter`, in ms.
+    let agentInterMs: Int
+    /// [host] -> the listener's agent port.
+    let agentPorts: [Int]
+    /// HAProxy's `server-state-file` (with `load-server-state-from-file global`), kept by the
+    /// listener (`--state-file`, with a stats socket), or nil.
+    let stateFile: String?
+    let masterWorker: Bool
+    /// Whether the listener's mappings name each program's address (`@ADDR:PORT`), which
+    /// the agent probes before it says ready.
+    let agentAddresses: Bool
+    let frontendPorts: [Int]
+    var frontendPort: Int { frontendPorts[0] }
+    var adminSocket: String { adminSocket(0) }
+    func adminSocket(_ b: Int) -> String { dir.file(b == 0 ? "admin.sock" : "admin\(b).sock") }
+    func haproxyConfig(_ b: Int) -> String { dir.file(b == 0 ? "haproxy.cfg" : "haproxy\(b).cfg") }
+    private(set) var haproxies: [Child?] = []
+    var haproxy: Child? { haproxies.first ?? nil }
     private(set) var supervisords: [Child?] = []
     var supervisord: Child? { supervisords.first ?? nil }
-    private var load: Child?
+    private var loads: [Child] = []
 
     init(_ mode: Mode, listener: Bool = true, apps: [String] = ["app1", "app2"], hosts: Int = 1,
          backends: Backends = Backends(), listenerOptions: [String] = [], wrapOptions: [String] = [],
-         listenerBinary: String = Paths.binary) throws {
+         listenerBinary: String = Paths.binary, balancers: Int = 1, path: Path = .push, agentInterMs: Int = 500,
+         stateFile: Bool = false, masterWorker: Bool = false, agentAddresses: Bool = true) throws {
         self.mode = mode
+        self.agentAddresses = agentAddresses
+        self.balancers = balancers
+        self.path = path
+        self.agentInterMs = agentInterMs
+        self.masterWorker = masterWorker
+        frontendPorts = (0..<balancers).map { _ in freePort() }
+        agentPorts = (0..<hosts).map { _ in freePort() }
         self.listenerBinary = listenerBinary
         self.listener = listener
         self.backends = backends
@@ -85,6 +117,8 @@ final class LoadStack {
         self.hosts = hosts
         appPorts = (0..<hosts).map { _ in apps.map { _ in freePort() } }
         supervisords = Array(repeating: nil, count: hosts)
+        haproxies = Array(repeating: nil, count: balancers)
+        self.stateFile = stateFile ? dir.file("server-state") : nil
         try writeConfigs()
     }
 
@@ -98,17 +132,26 @@ final class LoadStack {
     func brokenFlag(_ app: String, host: Int = 0) -> String { hostDir(host) + "/broken-" + app }
 
     private func writeConfigs() throws {
+        for b in 0..<balancers { try writeHAProxyConfig(b) }
+        for host in 0..<hosts { try writeSupervisordConfig(host) }
+    }
+
+    /// Balancer b's config: its own frontend, source address and admin socket.
+    private func writeHAProxyConfig(_ b: Int) throws {
+        let agent = path != .push
         var h = """
             global
-                stats socket \(adminSocket) mode 600 level admin
+                stats socket \(adminSocket(b)) mode 600 level admin
+            \(stateFile.map { "    server-state-file \($0)" } ?? "")
             defaults
+            \(stateFile == nil ? "" : "    load-server-state-from-file global")
                 mode http
                 timeout connect 1s
                 timeout client 15s
                 timeout server 15s
             \(backends.redispatch ? "    retries 3\n    option redispatch" : "")
             frontend www
-                bind 127.0.0.1:\(frontendPort)
+                bind 127.0.0.1:\(frontendPorts[b])
                 default_backend app
             backend app
                 balance roundrobin
@@ -117,11 +160,37 @@ final class LoadStack {
             """
         for host in 0..<hosts {
             for (app, port) in zip(apps, appPorts[host]) {
-                h += "    server \(server(app, host: host)) 127.0.0.1:\(port)\(backends.checks ? " check" : "")\n"
+                let name = server(app, host: host)
+                let pull = agent ? " agent-check agent-addr 127.0.0.1 agent-port \(agentPorts[host]) agent-inter \(agentInterMs) agent-send \"app/\(name)\\n\"" : ""
+                let source = balancers > 1 ? " source 127.0.0.\(b + 2)" : ""
+                h += "    server \(name) 127.0.0.1:\(port)\(backends.checks ? " check" : "")\(source)\(pull)\n"
             }
         }
-        try h.write(toFile: dir.file("haproxy.cfg"), atomically: true, encoding: .utf8)
-        for host in 0..<hosts { try writeSupervisordConfig(host) }
+        try h.write(toFile: haproxyConfig(b), atomically: true, encoding: .utf8)
+    }
+
+    /// How the listener and each wrap reach HAProxy: the first admin socket, the agent port
+    /// (mappings with the program's address), or both.
+    private func listenerTarget(_ host: Int) -> String {
+        let socket = "unix://\(adminSocket)"
+        let mappings = zip(apps, appPorts[host]).map { app, port in
+            "\(app):app/\(server(app, host: host))" + (path == .push || !agentAddresses ? "" : "@127.0.0.1:\(port)")
+        }.joined(separator: " ")
+        let keep = stateFile.map { "--state-file \($0) " } ?? ""
+        switch path {
+        case .push: return "\(keep)\(socket) \(mappings)"
+        case .agent: return "--agent 127.0.0.1:\(agentPorts[host]) \(mappings)"
+        case .both: return "--agent 127.0.0.1:\(agentPorts[host]) \(keep)\(socket) \(mappings)"
+        }
+    }
+
+    private func wrapTarget(_ app: String, _ port: Int, host: Int) -> String {
+        let server = "app/\(self.server(app, host: host))"
+        switch path {
+        case .push: return "unix://\(adminSocket) \(server)"
+        case .agent: return "--agent 127.0.0.1:\(agentPorts[host]) \(server)@127.0.0.1:\(port)"
+        case .both: return "--agent 127.0.0.1:\(agentPorts[host]) unix://\(adminSocket) \(server)@127.0.0.1:\(port)"
+        }
     }
 
     private func writeSupervisordConfig(_ host: Int) throws {
@@ -130,7 +199,7 @@ final class LoadStack {
 
         var s = supervisordBase(dir: hd)
         for (app, port) in zip(apps, appPorts[host]) {
-            let wrap = mode == .wrapped ? "\(Paths.binary) wrap \(wrapOptions.joined(separator: " ")) unix://\(adminSocket) app/\(server(app, host: host)) -- " : ""
+            let wrap = mode == .wrapped ? "\(Paths.binary) wrap \(wrapOptions.joined(separator: " ")) \(wrapTarget(app, port, host: host)) -- " : ""
             s += """
                 [program:\(app)]
                 command=\(wrap)/usr/bin/python3 \(Programs.backend) \(port) \(app) \(backends.delay)
@@ -144,7 +213,7 @@ final class LoadStack {
         }
         if listener { s += """
             [eventlistener:haproxy]
-            command=\(listenerBinary) \(listenerOptions.joined(separator: " ")) unix://\(adminSocket) \(apps.map { "\($0):app/\(server($0, host: host))" }.joined(separator: " "))
+            command=\(listenerBinary) \(listenerOptions.joined(separator: " ")) \(listenerTarget(host))
             events=PROCESS_STATE
             stderr_logfile=\(hd)/listener.log
 
@@ -155,14 +224,16 @@ final class LoadStack {
     /// Starts HAProxy and supervisord; waits until every program is RUNNING and every server
     /// is ready and UP in HAProxy.
     func start() throws {
-        haproxy = try launchHAProxy(config: dir.file("haproxy.cfg"), socket: adminSocket, stdout: dir.file("haproxy.log"),
-                                   stderr: dir.file("haproxy.err"))
+        for b in 0..<balancers {
+            haproxies[b] = try launchHAProxy(config: haproxyConfig(b), socket: adminSocket(b), stdout: dir.file("haproxy\(b).log"),
+                                             stderr: dir.file("haproxy\(b).err"), masterWorker: masterWorker)
+        }
         for host in 0..<hosts {
             supervisords[host] = try Child(Real.supervisord, ["-c", config(host)],
                                            stdout: hostDir(host) + "/supervisord.out", stderr: hostDir(host) + "/supervisord.err")
         }
         guard waitUntil(20, { allUp() }) else {
-            throw TestFailure("not all up: \(ctl("status")) \(serverView(adminSocket))\n\(dir.read("supervisord.log"))")
+            throw TestFailure("not all up: \(ctl("status")) \((0..<balancers).map { serverView(adminSocket($0)) })\n\(dir.read("supervisord.log"))\n\(listenerLog)")
         }
         // A server without a check is "up" before its program binds: the load starts once
         // every program serves.
@@ -175,8 +246,10 @@ final class LoadStack {
     var listenerLog: String { (try? String(contentsOfFile: hostDir(0) + "/listener.log", encoding: .utf8)) ?? "" }
 
     func allUp() -> Bool {
-        let view = serverView(adminSocket)
-        return allServers.allSatisfy { view[$0]?.admin == "ready" && (view[$0]?.status.hasPrefix("UP") == true || view[$0]?.status == "no check") }
+        (0..<balancers).allSatisfy { b in
+            let view = serverView(adminSocket(b))
+            return allServers.allSatisfy { view[$0]?.admin == "ready" && (view[$0]?.status.hasPrefix("UP") == true || view[$0]?.status == "no check") }
+        }
             && (0..<hosts).allSatisfy { h in status(host: h).filter { $0.value == "RUNNING" }.count == apps.count + (listener ? 1 : 0) }
     }
 
@@ -213,22 +286,33 @@ final class LoadStack {
         if r.status != 0 { throw TestFailure("XML-RPC restart of \(name): \(r.err)") }
     }
 
+    /// A closed-loop client on every balancer's frontend (`clients` each).
     func startLoad(clients: Int = 8, maxSeconds: Int = 60) throws {
-        load = try Child("/usr/bin/python3", [Programs.client, "http://127.0.0.1:\(frontendPort)/", "\(clients)",
-                                              dir.file("stop-load"), "\(maxSeconds)"],
-                         stdout: dir.file("load.json"), stderr: dir.file("load.err"))
+        try? FileManager.default.removeItem(atPath: dir.file("stop-load"))
+        loads = try (0..<balancers).map { b in
+            try Child("/usr/bin/python3", [Programs.client, "http://127.0.0.1:\(frontendPorts[b])/", "\(clients)",
+                                           dir.file("stop-load"), "\(maxSeconds)"],
+                      stdout: dir.file("load\(b).json"), stderr: dir.file("load\(b).err"))
+        }
     }
 
-    /// Stops the client and returns its counts.
+    /// Stops the clients and returns their counts, summed.
     func stopLoad() throws -> (ok: Int, failed: Int, detail: String) {
         _ = FileManager.default.createFile(atPath: dir.file("stop-load"), contents: nil)
-        guard load?.waitExit(30) == 0 else { throw TestFailure("load client: \(dir.read("load.err"))") }
-        let text = dir.read("load.json")
-        guard let json = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-              let ok = json["ok"] as? Int, let failed = json["failed"] as? Int else {
-            throw TestFailure("load client said '\(text)'")
+        var ok = 0, failed = 0, details: [String] = []
+        for (b, load) in loads.enumerated() {
+            guard load.waitExit(30) == 0 else { throw TestFailure("load client: \(dir.read("load\(b).err"))") }
+            let text = dir.read("load\(b).json")
+            guard let json = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                  let o = json["ok"] as? Int, let f = json["failed"] as? Int else {
+                throw TestFailure("load client said '\(text)'")
+            }
+            ok += o
+            failed += f
+            details.append(text.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        return (ok, failed, text.trimmingCharacters(in: .whitespacesAndNewlines))
+        loads = []
+        return (ok, failed, details.joined(separator: " "))
     }
 
     /// supervisord's own shutdown (SIGTERM), waited for.
@@ -239,16 +323,15 @@ final class LoadStack {
     }
 
     func stopHAProxy() {
-        haproxy?.stop()
-        haproxy = nil
+        for h in haproxies { h?.stop() }
+        haproxies = haproxies.map { _ in nil }
     }
 
     func stop() {
-        load?.stop()
+        for l in loads { l.stop() }
         for s in supervisords { s?.stop() }
         supervisords = supervisords.map { _ in nil }
-        haproxy?.stop()
-        haproxy = nil
+        stopHAProxy()
     }
 
     deinit { stop() }

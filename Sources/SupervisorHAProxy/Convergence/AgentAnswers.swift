@@ -1,0 +1,261 @@
+import CSocketShim
+
+// What the agent port says of each mapped server: its desired state, the same one pushed to
+// stats sockets, as one of HAProxy's admin words; and who has been told. A server wanted
+// ready whose mapping names its address (`@ADDR:PORT`) is called ready only once that address
+// accepts a connection: until then it stays what it was (maint after a stop), because
+// HAProxy puts a server leaving maint UP at once (docs/protocols.md).
+//
+// Requests (outside bytes, at most one line each):
+// - `BACKEND/SERVER` (HAProxy's `agent-send`): `ready`, `drain` or `maint`; `unknown-server`
+//   for a name not mapped, `state-not-known-yet` before supervisord said anything: words
+//   HAProxy reports and ignores (it changes nothing). The asker is counted as a poller.
+// - `BACKEND/SERVER seen` (`wrap`, `restart`): `WORD SEEN/POLLERS`: how many of the HAProxy
+//   instances polling this server (by IP) have been told WORD since it became the word.
+
+final class AgentAnswers: AgentAnswering {
+    enum Word: Equatable {
+        case unknown, ready, drain, maint
+
+        init(_ s: AdminState) {
+            switch s {
+            case .ready: self = .ready
+            case .drain: self = .drain
+            case .maint: self = .maint
+            }
+        }
+
+        var text: StaticString {
+            switch self {
+            case .unknown: "unknown"
+            case .ready: "ready"
+            case .drain: "drain"
+            case .maint: "maint"
+            }
+        }
+    }
+
+    /// Distinct HAProxy IPs remembered per server: more share the oldest's place.
+    static let pollersPerServer = 8
+    /// A poller seen once is active this long; one seen twice, for three of its intervals.
+    static let firstPollActiveMs: Int64 = 10_000
+    static let unknownNamesLogged = 16
+
+    private let table: MappingTable
+    private let log: Logger
+    private let gated: Bool
+    private let boundMs: Int64
+    private unowned let reactor: Reactor
+    private(set) var word: [Word]
+    /// The change counter when each server's word began, and when each poller was last told.
+    private var since: [Int]
+    private var clock = 0
+    private var pollerIP: [PeerIP]
+    private var pollerLast: [Int64]
+    private var pollerGap: [Int64]
+    private var pollerTold: [Int]
+    private var probes: [ConnectProbe?]
+    private var probing: [Bool]
+    private var probeSince: [Int64]
+    private var probeWarned: [Bool]
+    private let unknownNames = (0..<AgentAnswers.unknownNamesLogged).map { _ in FixedBuffer(capacity: 512) }
+    private var unknownCount = 0
+    /// Told when a server's word changes (tests, the listener's log).
+    var onWord: (Int, Word) -> Void = { _, _ in }
+
+    init(table: MappingTable, readyWhen: ReadyWhen, boundMs: Int64, reactor: Reactor, log: Logger) {
+        self.table = table
+        self.log = log
+        self.reactor = reactor
+        gated = readyWhen != .running
+        self.boundMs = boundMs
+        let n = table.targets.count
+        word = Array(repeating: .unknown, count: n)
+        since = Array(repeating: 0, count: n)
+        let slots = n * AgentAnswers.pollersPerServer
+        pollerIP = Array(repeating: .none, count: slots)
+        pollerLast = Array(repeating: 0, count: slots)
+        pollerGap = Array(repeating: 0, count: slots)
+        pollerTold = Array(repeating: -1, count: slots)
+        probes = Array(repeating: nil, count: n)
+        probing = Array(repeating: false, count: n)
+        probeSince = Array(repeating: 0, count: n)
+        probeWarned = Array(repeating: false, count: n)
+        for t in 0..<n {
+            var address: Endpoint?
+            table.forEachMapping(ofTarget: t) { m in address = address ?? table.mappings[m].address }
+            guard let address else { continue }
+            let p = ConnectProbe(address, display: address.display)
+            p.onAccepted = { [unowned self] now in probed(t, now: now) }
+            p.onRefused = { [unowned self] now in
+                guard !probeWarned[t], now - probeSince[t] >= boundMs else { return }
+                probeWarned[t] = true
+                log.log(.warning, "\(table.targets[t].name): not serving at \(p.display) \(boundMs / 1000) s after RUNNING (\(p.error.text)); the agent keeps it out of rotation until it does")
+            }
+            probes[t] = p
+        }
+    }
+
+    /// The servers that have no address to probe: the agent calls them ready at RUNNING.
+    var unprobed: [Int] { probes.indices.filter { probes[$0] == nil } }
+
+    // MARK: the desired state
+
+    /// Server t is now wanted in `state`.
+    func changed(_ t: Int, to state: AdminState, now: Int64) {
+        guard state == .ready else {
+            stopProbe(t)
+            return set(t, Word(state))
+        }
+        if word[t] == .ready || probing[t] { return }
+        guard gated, let p = probes[t] else { return set(t, .ready) }
+        // Out of rotation until its address accepts a connection; drain is no place to wait.
+        if word[t] == .drain { set(t, .maint) }
+        probing[t] = true
+        probeSince[t] = now
+        probeWarned[t] = false
+        reactor.add(p)
+        p.start(now: now)
+    }
+
+    private func probed(_ t: Int, now: Int64) {
+        stopProbe(t)
+        if let l = log.begin(.info) {
+            l.append(table.targets[t].name)
+            l.append(" serves at ")
+            l.append(probes[t]!.display)
+            l.append(": the agent says ready")
+            log.end()
+        }
+        set(t, .ready)
+    }
+
+    private func stopProbe(_ t: Int) {
+        guard probing[t], let p = probes[t] else { return }
+        probing[t] = false
+        p.cancel()
+        reactor.remove(p)
+    }
+
+    private func set(_ t: Int, _ w: Word) {
+        guard word[t] != w else { return }
+        word[t] = w
+        clock += 1
+        since[t] = clock
+        onWord(t, w)
+    }
+
+    // MARK: who was told
+
+    /// Of the HAProxy instances polling server t now, how many were told its word since it
+    /// became the word, and how many there are.
+    func seen(_ t: Int, now: Int64) -> (told: Int, pollers: Int) {
+        var told = 0, pollers = 0
+        let base = t * AgentAnswers.pollersPerServer
+        for i in base..<base + AgentAnswers.pollersPerServer where pollerIP[i] != .none {
+            let window = pollerGap[i] > 0 ? 3 * pollerGap[i] + 500 : AgentAnswers.firstPollActiveMs
+            guard now - pollerLast[i] <= window else { continue }
+            pollers += 1
+            if pollerTold[i] >= since[t] { told += 1 }
+        }
+        return (told, pollers)
+    }
+
+    /// Whether every poller of every server has been told its word.
+    func everyPollerTold(now: Int64) -> Bool {
+        word.indices.allSatisfy { t in
+            let s = seen(t, now: now)
+            return s.told == s.pollers
+        }
+    }
+
+    private func polled(_ t: Int, by ip: PeerIP, now: Int64) {
+        let base = t * AgentAnswers.pollersPerServer
+        var slot = base
+        for i in base..<base + AgentAnswers.pollersPerServer {
+            if pollerIP[i] == ip {
+                slot = i
+                break
+            }
+            if pollerIP[i] == .none || pollerLast[i] < pollerLast[slot] { slot = i }
+        }
+        if pollerIP[slot] == ip {
+            pollerGap[slot] = now - pollerLast[slot]
+        } else {
+            pollerIP[slot] = ip
+            pollerGap[slot] = 0
+        }
+        pollerLast[slot] = now
+        clock += 1
+        pollerTold[slot] = clock
+    }
+
+    // MARK: answering
+
+    func answer(_ line: ByteView, from peer: PeerIP, now: Int64, into answer: FixedBuffer) -> Bool {
+        var end = line.count
+        while end > 0 && (line[end - 1] == space || line[end - 1] == 0x09) { end -= 1 }
+        let request = line.slice(0..<end)
+        let nameEnd = request.firstIndex(of: space) ?? request.count
+        let name = request.slice(0..<nameEnd)
+        let query = request.slice(min(nameEnd + 1, request.count)..<request.count)
+        guard let s = name.lastIndex(of: slash),
+              let t = table.target(backend: name.slice(0..<s), server: name.slice(s + 1..<name.count)),
+              query.count == 0 || query.equals("seen") else {
+            answer.append("unknown-server\n")
+            // Only what HAProxy could have been configured to send is worth a line of its own.
+            guard isRequest(name, query) else { return false }
+            noteUnknown(request, from: peer)
+            return true
+        }
+        if query.count > 0 {
+            let s = seen(t, now: now)
+            answer.append(word[t].text)
+            answer.append(byte: space)
+            answer.append(decimal: s.told)
+            answer.append(byte: slash)
+            answer.append(decimal: s.pollers)
+            answer.append(byte: newline)
+            return true
+        }
+        polled(t, by: peer, now: now)
+        if word[t] == .unknown {
+            answer.append("state-not-known-yet\n")
+        } else {
+            answer.append(word[t].text)
+            answer.append(byte: newline)
+        }
+        return true
+    }
+
+    /// `BACKEND/SERVER` in HAProxy's name bytes, optionally `seen`: a request, if not ours.
+    private func isRequest(_ name: ByteView, _ query: ByteView) -> Bool {
+        guard query.count == 0 || query.equals("seen"), let s = name.lastIndex(of: slash), s > 0, s + 1 < name.count else { return false }
+        for (i, b) in name.enumerated() where i != s {
+            guard Target.invalidByte(in: [b]) == nil else { return false }
+        }
+        return true
+    }
+
+    /// Each distinct unknown request is said once (the first few of them), never per poll.
+    private func noteUnknown(_ request: ByteView, from peer: PeerIP) {
+        for i in 0..<min(unknownCount, unknownNames.count) where unknownNames[i].bytes.equals(request) { return }
+        unknownCount += 1
+        if unknownCount > unknownNames.count {
+            if unknownCount == unknownNames.count + 1 {
+                log.log(.warning, "agent port: more than \(unknownNames.count) different unknown requests; no more are logged")
+            }
+            return
+        }
+        let kept = unknownNames[unknownCount - 1]
+        kept.clear()
+        kept.append(request.slice(0..<min(request.count, kept.capacity)))
+        guard let l = log.begin(.warning) else { return }
+        l.append("agent port: ")
+        peer.append(to: l)
+        l.append(" asked for '")
+        l.append(request.slice(0..<min(request.count, 300)))
+        l.append("', which is no mapped BACKEND/SERVER: answered 'unknown-server' (HAProxy changes nothing); said once")
+        log.end()
+    }
+}

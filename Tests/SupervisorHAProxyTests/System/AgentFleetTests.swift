@@ -1,0 +1,227 @@
+import Foundation
+import Glibc
+import Testing
+
+// Load balancers that give the tool no admin socket: each HAProxy polls the listener's agent
+// port (`agent-check`), from its own source address. The test reads every HAProxy's own
+// admin socket to see what it shows; the listener and the wraps are never given one.
+
+private func control(_ args: [String], seconds: Double = 120) throws -> (status: Int32, out: String, err: String) {
+    var env = ProcessInfo.processInfo.environment
+    env["SUPERVISOR_SERVER_URL"] = nil
+    return try run(Paths.binary, args, environment: env, seconds: seconds)
+}
+
+/// What the listener's agent port answers to one line.
+private func agentSays(_ stack: LoadStack, _ line: String) -> String {
+    (try? run(which("socat"), ["-t", "2", "-", "TCP:127.0.0.1:\(stack.agentPorts[0])"], input: line + "\n", seconds: 5).out) ?? ""
+}
+
+/// Each balancer's admin state of one server.
+private func adminOnEvery(_ stack: LoadStack, _ server: String) -> [String] {
+    (0..<stack.balancers).map { adminStates(adminCommand(stack.adminSocket($0), "show servers state app"))[server] ?? "?" }
+}
+
+@Suite(.serialized, .timeLimit(.minutes(6))) struct AgentFleet {
+    @Test func threeBalancersWithAgentChecksOnlyFollowStopStartAndCrash() throws {
+        let inter = 500
+        let stack = try LoadStack(.plain, balancers: 3, path: .agent, agentInterMs: inter)
+        defer { stack.stop() }
+        try stack.start()
+        let listenerCommand = stack.dir.read("supervisord.conf").split(separator: "\n").first { $0.contains("--agent") } ?? ""
+        #expect(!listenerCommand.contains("sock"), "the listener has no admin socket: \(listenerCommand)")
+        let settle = useconds_t(2 * inter * 1000)
+
+        #expect(stack.ctl("stop", "app1").contains("app1: stopped"))
+        usleep(settle)
+        #expect(adminOnEvery(stack, "app/app1") == ["maint", "maint", "maint"], "2 × agent-inter after the stop")
+        #expect(adminOnEvery(stack, "app/app2") == ["ready", "ready", "ready"])
+
+        #expect(stack.ctl("start", "app1").contains("app1: started"))
+        // RUNNING; the agent probes its address (every 200 ms) before it says ready.
+        usleep(settle + 300_000)
+        #expect(adminOnEvery(stack, "app/app1") == ["ready", "ready", "ready"], "2 × agent-inter after it serves")
+
+        // A crash: supervisord sees it exit (within its 1 s loop) and restarts it
+        // (startsecs=1): maint meanwhile, from the moment the listener hears of it.
+        let pid = try #require(stack.pid("app1").flatMap { Int32($0) })
+        kill(pid, SIGKILL)
+        let killed = Date()
+        var heard: Double?, allMaint: Double?
+        var samples: [String] = []
+        while Date().timeIntervalSince(killed) < 4 && allMaint == nil {
+            if heard == nil && !agentSays(stack, "app/app1 seen").hasPrefix("ready") { heard = Date().timeIntervalSince(killed) }
+            let a = adminOnEvery(stack, "app/app1")
+            samples.append(String(format: "%.3f ", Date().timeIntervalSince(killed)) + a.joined(separator: ","))
+            if heard != nil && a == ["maint", "maint", "maint"] { allMaint = Date().timeIntervalSince(killed) }
+            usleep(10_000)
+        }
+        let latency = zip(heard.map { [$0] } ?? [], allMaint.map { [$0] } ?? []).map { $1 - $0 }.first
+        print("crash: heard by the listener \(heard.map { String(format: "%.0f ms", $0 * 1000) } ?? "never") after the kill; maint on every balancer \(latency.map { String(format: "%.0f ms", $0 * 1000) } ?? "never") after that")
+        #expect(latency != nil && latency! <= Double(2 * inter) / 1000 + 0.1, "every balancer showed maint within 2 × agent-inter of the event: \(samples)\n\(stack.listenerLog)")
+        #expect(waitUntil(15) { adminOnEvery(stack, "app/app1") == ["ready", "ready", "ready"] }, "back after the restart")
+
+        let seen = agentSays(stack, "app/app1 seen")
+        #expect(seen == "ready 3/3\n", "three HAProxy instances poll it, and all were told: '\(seen)'")
+    }
+
+    /// `supervisorctl restart` of each wrapped program, then `restart --rolling`, under load
+    /// on both balancers; the programs bind a second after they start.
+    private func restartsUnderLoad(_ stack: LoadStack, rolling: Bool) throws -> (ok: Int, failed: Int, detail: String, out: String) {
+        try stack.start()
+        try stack.startLoad(clients: 4)
+        usleep(500_000)
+        for app in stack.apps {
+            #expect(stack.ctl("restart", app).contains("\(app): started"))
+            #expect(waitUntil(30) { stack.allUp() && adminOnEvery(stack, "app/\(app)").allSatisfy { $0 == "ready" } }, "\(app) back")
+            usleep(1_500_000)
+        }
+        var out = ""
+        if rolling {
+            let r = try control(["restart", "--rolling", "-c", stack.config(), "app1", "app2"])
+            out = r.out + r.err
+            #expect(r.status == 0, "\(out)")
+            usleep(1_000_000)
+        }
+        let load = try stack.stopLoad()
+        return (load.ok, load.failed, load.detail, out)
+    }
+
+    @Test func restartsOfWrappedProgramsBehindTwoAgentBalancersLoseNoRequest() throws {
+        var b = LoadStack.Backends()
+        b.bindDelay = 1
+        let stack = try LoadStack(.wrapped, backends: b, balancers: 2, path: .agent)
+        defer { stack.stop() }
+        let r = try restartsUnderLoad(stack, rolling: true)
+        print("agent, wrapped, supervisorctl restart and restart --rolling behind 2 balancers: \(r.detail)\n\(r.out)")
+        let wrapLog = stack.dir.read("app1.err") + stack.dir.read("app2.err")
+        #expect(r.failed == 0, "\(r.detail)\n\(r.out)\n\(wrapLog)\n\(stack.listenerLog)")
+        #expect(r.ok > 100, "the load ran: \(r.detail)")
+        #expect(wrapLog.contains("every HAProxy polling the agent told drain: 2/2"), "\(wrapLog)")
+        #expect(r.out.contains("ready through the agent") && r.out.contains("told: 2/2"), "\(r.out)")
+        for line in wrapLog.split(separator: "\n") where line.contains("drained after") { print("  \(line)") }
+    }
+
+    @Test func withoutTheDrainTheSameRestartsFail() throws {
+        var b = LoadStack.Backends()
+        b.bindDelay = 1
+        let stack = try LoadStack(.plain, backends: b, balancers: 2, path: .agent)
+        defer { stack.stop() }
+        let r = try restartsUnderLoad(stack, rolling: false)
+        print("control: agent, not wrapped, supervisorctl restart behind 2 balancers: \(r.detail)")
+        #expect(r.failed > 0, "the control must lose requests: \(r.detail)")
+    }
+
+    /// `supervisorctl start` of a stopped program that binds 4 s after RUNNING, under load on both
+    /// balancers, as StartUpTests' (checks every second, no `option redispatch`).
+    private func startUnderLoad(_ stack: LoadStack) throws -> (ok: Int, failed: Int, detail: String) {
+        try stack.start()
+        #expect(stack.ctl("stop", "app1").contains("app1: stopped"))
+        #expect(waitUntil(10) { adminOnEvery(stack, "app/app1").allSatisfy { $0 == "maint" } })
+        try stack.startLoad(clients: 8)
+        usleep(500_000)
+        #expect(stack.ctl("start", "app1").contains("app1: started"))
+        #expect(waitUntil(30) { stack.allUp() }, "app1 back")
+        usleep(1_500_000)
+        return try stack.stopLoad()
+    }
+
+    @Test func aStartedProgramIsCalledReadyOnlyOnceItServes() throws {
+        let b = LoadStack.Backends(bindDelay: 4, checks: true, check: "inter 1s fall 2 rise 2", redispatch: false)
+        let stack = try LoadStack(.plain, backends: b, balancers: 2, path: .agent)
+        defer { stack.stop() }
+        let r = try startUnderLoad(stack)
+        print("agent, start of a late binder behind 2 balancers: \(r.detail)")
+        #expect(r.failed == 0, "\(r.detail)\n\(stack.listenerLog)")
+        #expect(stack.listenerLog.contains("app/app1 serves at tcp://127.0.0.1:"), "\(stack.listenerLog)")
+    }
+
+    @Test func withoutItsAddressTheAgentCallsItReadyAtRunningAndRequestsFail() throws {
+        let b = LoadStack.Backends(bindDelay: 4, checks: true, check: "inter 1s fall 2 rise 2", redispatch: false)
+        let stack = try LoadStack(.plain, backends: b, balancers: 2, path: .agent, agentAddresses: false)
+        defer { stack.stop() }
+        let r = try startUnderLoad(stack)
+        print("control: agent without @ADDR:PORT, start of a late binder: \(r.detail)")
+        #expect(r.failed > 0, "the control must lose requests: \(r.detail)")
+        #expect(stack.listenerLog.contains("no @ADDR:PORT in the mapping of app/app1, app/app2"), "\(stack.listenerLog)")
+    }
+
+    @Test func restartRefusesAProgramNothingCanDrainThroughTheAgent() throws {
+        let stack = try LoadStack(.plain, path: .agent)
+        defer { stack.stop() }
+        try stack.start()
+        let r = try control(["restart", "-c", stack.config(), "app1"])
+        #expect(r.status == 2, "\(r.out)\(r.err)")
+        #expect(r.err.contains("only through the agent") && r.err.contains("not touching anything"), "\(r.err)")
+        #expect(stack.status()["app1"] == "RUNNING", "untouched")
+    }
+}
+
+/// A master-worker HAProxy reloaded (`kill -USR2`) again and again under load, with one
+/// program stopped and no `option redispatch`: a new worker starts from its config, where
+/// every server is ready, until something tells it otherwise. HAProxy's own first check of
+/// the stopped server comes a share of `inter` into the worker's life (its checks are spread:
+/// the second of two servers at half of it), with HAProxy's default `inter 2s`.
+@Suite(.serialized, .timeLimit(.minutes(6))) struct ReloadsUnderLoad {
+    /// `dump`: the load balancer's own reload hook first writes `show servers state` into
+    /// its state file (HAProxy's documented way), as a fleet's balancers do.
+    private func reloadsUnderLoad(_ stack: LoadStack, reloads: Int = 6, dump: Bool = false) throws -> (ok: Int, failed: Int, detail: String) {
+        try stack.start()
+        #expect(stack.ctl("stop", "app2").contains("app2: stopped"))
+        #expect(waitUntil(10) { adminOnEvery(stack, "app/app2") == ["maint"] })
+        usleep(300_000)
+        try stack.startLoad(clients: 8)
+        usleep(500_000)
+        for _ in 0..<reloads {
+            if dump, let file = stack.stateFile {
+                try adminCommand(stack.adminSocket, "show servers state").write(toFile: file, atomically: true, encoding: .utf8)
+            }
+            stack.haproxy?.signal(SIGUSR2)
+            usleep(1_200_000)
+        }
+        return try stack.stopLoad()
+    }
+
+    private var noRedispatch: LoadStack.Backends {
+        var b = LoadStack.Backends()
+        b.redispatch = false
+        b.check = "inter 2s fall 2 rise 2"
+        return b
+    }
+
+    @Test func withTheStateFileNoReloadRoutesToTheStoppedProgram() throws {
+        let stack = try LoadStack(.plain, backends: noRedispatch, stateFile: true, masterWorker: true)
+        defer { stack.stop() }
+        let r = try reloadsUnderLoad(stack)
+        print("reloads, push with --state-file: \(r.detail)")
+        #expect(r.failed == 0, "\(r.detail)\n\(stack.listenerLog)")
+        #expect(r.ok > 100, "the load ran: \(r.detail)")
+        let file = stack.dir.read("server-state")
+        #expect(file.hasPrefix("1\n# be_id") && file.contains(" app2 127.0.0.1 0 1 "), "HAProxy's own format, app2 in maint: \(file)")
+    }
+
+    @Test func withoutItReloadsRouteToTheStoppedProgram() throws {
+        let stack = try LoadStack(.plain, backends: noRedispatch, masterWorker: true)
+        defer { stack.stop() }
+        let r = try reloadsUnderLoad(stack)
+        print("control: reloads, push with show info (today's default): \(r.detail)")
+        #expect(r.failed > 0, "the control must lose requests: \(r.detail)")
+    }
+
+    @Test func throughTheAgentAloneAReloadRoutesToItUntilTheFirstAgentCheck() throws {
+        let stack = try LoadStack(.plain, backends: noRedispatch, path: .agent, masterWorker: true)
+        defer { stack.stop() }
+        let r = try reloadsUnderLoad(stack)
+        print("measured: reloads, agent alone (agent-inter 500 ms): \(r.detail)")
+        #expect(r.failed > 0, "a new worker sends requests until its first agent check: \(r.detail)")
+    }
+
+    @Test func throughTheAgentWithTheBalancersOwnStateDumpNoReloadRoutesToIt() throws {
+        let stack = try LoadStack(.plain, backends: noRedispatch, path: .agent, stateFile: true, masterWorker: true)
+        defer { stack.stop() }
+        let r = try reloadsUnderLoad(stack, dump: true)
+        print("reloads, agent with the balancer's state dump before each: \(r.detail)")
+        #expect(r.failed == 0, "\(r.detail)\n\(stack.listenerLog)")
+        #expect(r.ok > 100, "the load ran: \(r.detail)")
+    }
+}
