@@ -7,7 +7,7 @@ Latency of one event: from writing the event to reading "RESULT 2\\nOK" and "REA
 The listener acknowledges an event before applying it, so its figure holds the previous
 event's exchange with HAProxy; the floor's holds its own. In a stream of events both are
 one protocol round trip plus one HAProxy exchange per event."""
-import argparse, os, platform, shutil, socket, statistics, subprocess, sys, tempfile, time
+import argparse, os, platform, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ACK = b"RESULT 2\nOKREADY\n"
@@ -286,6 +286,154 @@ def gate_cost(listener, run, rounds=5):
     return {k: statistics.median(v) * 1000 for k, v in costs.items()}
 
 
+def agent_answers(listener, n=20000, clients=4):
+    """The agent port: the latency of one answer (connect, `web/web1\\n`, the line back, close:
+    one HAProxy agent check, from a Python client), and answers per CPU-second of the
+    listener (its one core) under `clients` client processes asking in closed loops."""
+    port = free_port()
+    p = subprocess.Popen([listener, "--supervisor", "none", "--ready-when", "running", "--agent", f"127.0.0.1:{port}",
+                          "web1:web/web1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+    read_exactly(p.stdout.fileno(), 6)
+    p.stdin.write(event(1))
+    read_exactly(p.stdout.fileno(), len(ACK))
+
+    def ask():
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"web/web1\n")
+        answer = s.recv(64)
+        s.close()
+        return answer
+
+    while ask() != b"ready\n":
+        time.sleep(0.01)
+    latencies = []
+    for _ in range(2000):
+        t0 = time.perf_counter_ns()
+        ask()
+        latencies.append(time.perf_counter_ns() - t0)
+    loop = ("import socket,sys\nfor _ in range(int(sys.argv[2])):\n"
+            " s=socket.create_connection(('127.0.0.1',int(sys.argv[1])));s.sendall(b'web/web1\\n');s.recv(64);s.close()\n")
+    before = cpu_ns(p.pid)
+    t0 = time.monotonic()
+    procs = [subprocess.Popen([sys.executable, "-c", loop, str(port), str(n // clients)]) for _ in range(clients)]
+    for c in procs:
+        c.wait()
+    wall = time.monotonic() - t0
+    cpu = (cpu_ns(p.pid) - before) / 1e9
+    with open(f"/proc/{p.pid}/status") as f:
+        rss = next(int(l.split()[1]) for l in f if l.startswith("VmHWM"))
+    p.stdin.close()
+    p.wait()
+    return pct(latencies, 0.5) / 1e3, pct(latencies, 0.99) / 1e3, n / cpu, n / wall, rss
+
+
+def reload_windows(listener, reloads=5):
+    """After `kill -USR2` of a master-worker HAProxy, how long the new worker has a stopped
+    program's server ready and UP (in rotation) before something takes it out, on each path:
+    push with the show info poll (the default), the agent alone, push with --state-file, and
+    the agent with the balancer's own state dump before the reload. Checks `inter 2s`, the
+    stopped server second of two (its first check half an interval into the worker's life)."""
+    results = {}
+    for path in ("push", "agent", "push+state-file", "agent+dump"):
+        run = tempfile.mkdtemp(prefix="sh-bench-reload-")
+        agent, app1, app2, front = free_port(), free_port(), free_port(), free_port()
+        state = f"{run}/server-state"
+        uses_state = "state" in path or "dump" in path
+        pull = f" agent-check agent-addr 127.0.0.1 agent-port {agent} agent-inter 500" if path.startswith("agent") else ""
+        cfg = (f"global\n    stats socket {run}/admin.sock mode 600 level admin\n"
+               + (f"    server-state-file {state}\n" if uses_state else "")
+               + "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n"
+               + ("    load-server-state-from-file global\n" if uses_state else "")
+               + f"frontend f\n    bind 127.0.0.1:{front}\n    default_backend web\nbackend web\n"
+               + f"    server app1 127.0.0.1:{app1} check inter 2s{pull} agent-send \"web/app1\\n\"\n"
+               + f"    server app2 127.0.0.1:{app2} check inter 2s{pull} agent-send \"web/app2\\n\"\n")
+        with open(f"{run}/h.cfg", "w") as f:
+            f.write(cfg)
+        ha = subprocess.Popen(["haproxy", "-W", "-db", "-f", f"{run}/h.cfg"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", app1))
+        server.listen(64)
+        for _ in range(100):
+            if os.path.exists(f"{run}/admin.sock"):
+                break
+            time.sleep(0.05)
+        time.sleep(0.2)
+        args = [listener, "--supervisor", "none", "--ready-when", "running"]
+        if path.startswith("agent"):
+            args += ["--agent", f"127.0.0.1:{agent}"]
+        else:
+            args += (["--state-file", state] if uses_state else []) + [f"unix://{run}/admin.sock"]
+        p = subprocess.Popen(args + ["app1:web/app1", "app2:web/app2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, bufsize=0)
+        read_exactly(p.stdout.fileno(), 6)
+        for i, (name, st) in enumerate(((b"app1", b"RUNNING"), (b"app2", b"STOPPED"))):
+            payload = b"processname:%s groupname:%s from_state:STARTING pid:1" % (name, name)
+            p.stdin.write(b"ver:3.0 server:supervisor serial:%d pool:haproxy poolserial:%d eventname:PROCESS_STATE_%s len:%d\n"
+                          % (i + 1, i + 1, st, len(payload)) + payload)
+            read_exactly(p.stdout.fileno(), len(ACK))
+
+        def sample():
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(1)
+            try:
+                s.connect(f"{run}/admin.sock")
+                s.sendall(b"show info;show stat\n")
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            except OSError:
+                return None, None
+            finally:
+                s.close()
+            text = data.decode(errors="replace")
+            pid = next((l.split(":")[1].strip() for l in text.splitlines() if l.startswith("Pid:")), None)
+            row = next((l.split(",") for l in text.splitlines() if l.startswith("web,app2,")), None)
+            return pid, (row[17] if row and len(row) > 17 else None)
+
+        time.sleep(1.5)
+        windows = []
+        for _ in range(reloads):
+            if path == "agent+dump":
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(f"{run}/admin.sock")
+                s.sendall(b"show servers state\n")
+                dump = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    dump += chunk
+                s.close()
+                with open(state, "wb") as f:
+                    f.write(dump)
+            old, _ = sample()
+            ha.send_signal(signal.SIGUSR2)
+            t0 = time.monotonic()
+            first = None
+            while time.monotonic() - t0 < 5:
+                pid, status = sample()
+                now = time.monotonic()
+                if pid and pid != old:
+                    first = first or now
+                    if status is not None and not status.startswith("UP"):
+                        windows.append((now - first) * 1000)
+                        break
+                time.sleep(0.002)
+            time.sleep(1.5)
+        results[path] = windows
+        p.stdin.close()
+        p.wait()
+        ha.terminate()
+        ha.wait()
+        server.close()
+        shutil.rmtree(run, ignore_errors=True)
+    return results
+
+
 def pct(values, q):
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))]
@@ -335,6 +483,8 @@ def main():
             wrap_dirty, wrap_pss, wrap_rss, wrap_idle = wrap_memory(static, run)
         idle = listener_idle(static or a.listener, run)
         gate = gate_cost(a.listener, run)
+        agent = agent_answers(static or a.listener)
+        windows = reload_windows(a.listener)
         print_ready = print_rss = None
         if a.print:
             print_ready = time_to_ready([a.print], 100)
@@ -377,6 +527,10 @@ def main():
     for n, (startup, first, resync) in scales.items():
         print(f"{n:>15,} {startup:>22.1f} {first:>13.2f} {resync:>18.2f}")
     print(f"\nlistener idle, default options (show info every second): {idle:.3f} ms of CPU per second")
+    print(f"agent port: one answer p50 {agent[0]:.0f} us, p99 {agent[1]:.0f} us (connect to close, Python client); "
+          f"{agent[2]:,.0f} answers per CPU-second of the listener ({agent[3]:,.0f}/s wall, 4 client processes); peak RSS {agent[4] / 1024:.2f} MB")
+    print("after a reload, a stopped program's server in the new worker's rotation (median of 5, ms): "
+          + ", ".join(f"{k} {statistics.median(v):.0f}" if v else f"{k} ?" for k, v in windows.items()))
     print(f"readiness gate, first listen to ready in HAProxy (median of 5): checked server {gate['checked']:.0f} ms "
           f"(inter 500 ms x rise 2 = 1000 ms), no check (connect probe every 200 ms) {gate['unchecked']:.0f} ms")
     if wrap_dirty is not None:

@@ -34,6 +34,11 @@ let controlHelp = controlUsage + """
     servers on its own sockets only. --socket and --map override. A NAME with no server
     mapped is refused unless --no-haproxy.
 
+    Through the agent (a listener or wrap given an agent port, no stats socket): the port
+    takes no orders, so a process HAProxy reaches only that way is stopped only if it is a
+    wrap with an agent port (it drains itself on supervisord's TERM), else refused unless
+    --force; a start waits until every HAProxy polling the port was told ready.
+
     Options:
       --supervisor URL         supervisord's XML-RPC (unix:///PATH or
                                http://[USER:PASSWORD@]HOST:PORT); repeatable
@@ -45,7 +50,8 @@ let controlHelp = controlUsage + """
       --rolling                restart one process at a time, halting at the first failure
       --batch N|N%             with --rolling: N processes (or N% of those named) at a
                                time, never taking a backend's last server UP (unless --force)
-      --force                  take down the last server UP in its backend all the same
+      --force                  take down the last server UP in its backend all the same (or
+                               stop one that nothing can drain)
       --no-haproxy             stop and start a NAME that no HAProxy server is mapped to (else
                                refused, exit 2: a drain that cannot be done is not skipped)
       --drain-timeout SECONDS  longest wait for sessions to end (default 30)

@@ -5,6 +5,7 @@
 let usage = """
     usage: supervisor-haproxy [listen] [OPTIONS] SOCKET PROGRAM:BACKEND/SERVER...
            supervisor-haproxy [listen] [OPTIONS] --socket SOCKET [--socket SOCKET...] PROGRAM:BACKEND/SERVER...
+           supervisor-haproxy [listen] [OPTIONS] --agent ADDR:PORT [SOCKET] PROGRAM:BACKEND/SERVER[@ADDR:PORT]...
            supervisor-haproxy check [OPTIONS] SOCKET PROGRAM:BACKEND/SERVER...
            supervisor-haproxy wrap [OPTIONS] SOCKET BACKEND/SERVER... -- COMMAND [ARG...]
            supervisor-haproxy restart [--rolling] [OPTIONS] NAME...
@@ -34,6 +35,8 @@ let help = usage + """
               SERVER is what follows the last '/'; PROGRAM and BACKEND split at the last
               ':' before it. PROGRAM is a process name (any group) or group:process.
               A program may be mapped to several servers; all of them follow it.
+              @ADDR:PORT after SERVER: where the program serves, probed before the
+              agent calls it ready.
 
     State table: RUNNING -> ready; STOPPING -> drain; STARTING, BACKOFF, EXITED,
     STOPPED, FATAL, UNKNOWN -> maint.
@@ -44,9 +47,19 @@ let help = usage + """
     down until its check passes; one without a check waits in maint until its address
     (show stat's addr) accepts a connection.
 
+    Agent check (--agent): every HAProxy that polls the port (agent-check, agent-send
+    "BACKEND/SERVER\n") is answered the state the listener wants for that server: ready,
+    drain or maint. No admin socket need be exposed; each answer restores what a reload
+    forgot. A server wanted ready is answered ready once @ADDR:PORT accepts a connection.
+
     Options:
       --socket SOCKET       a stats socket; repeat for several HAProxy instances. When
                             given, every positional argument is a mapping
+      --agent ADDR:PORT     answer HAProxy's agent checks there (repeatable); with it, a
+                            SOCKET is optional. The port takes no orders: whoever reaches
+                            it learns a state word, nothing more
+      --state-file PATH     keep HAProxy's server-state-file (with one SOCKET): rewritten
+                            after each change HAProxy took, so a reload starts from it
       --timeout SECONDS     bound on one exchange with HAProxy or supervisord:
                             connect, send, answer (default 2)
       --retry-max SECONDS   longest wait between retries of a change HAProxy did not

@@ -76,6 +76,7 @@ final class Listener {
             port.members.forEach(reactor.add)
             log.log(.info, "answering HAProxy's agent checks at \(port.display)")
         }
+        convergence.agent?.started(now: shim_now_ms())
         warnAboutUnprobedServers()
         signals = SignalChannel(policy.handled, error: signalError) { [unowned self] sig in
             stopRequested(sig, now: shim_now_ms())

@@ -224,10 +224,11 @@ final class Wrapper {
     }
 
     private var admission: String {
+        if groups.isEmpty { return "through the listener's agent, which calls it ready once it serves" }
         switch options.readyWhen {
-        case .running: "at once"
-        case .check: "once it serves (HAProxy's check passes, or its address accepts a connection)"
-        case .connect: "once its address accepts a connection"
+        case .running: return "at once"
+        case .check: return "once it serves (HAProxy's check passes, or its address accepts a connection)"
+        case .connect: return "once its address accepts a connection"
         }
     }
 

@@ -3,6 +3,7 @@
 let wrapUsage = """
     usage: supervisor-haproxy wrap [OPTIONS] SOCKET BACKEND/SERVER... -- COMMAND [ARG...]
            supervisor-haproxy wrap [OPTIONS] --socket SOCKET [--socket SOCKET...] BACKEND/SERVER... -- COMMAND [ARG...]
+           supervisor-haproxy wrap [OPTIONS] --agent ADDR:PORT BACKEND/SERVER[@ADDR:PORT]... -- COMMAND [ARG...]
     """
 
 let wrapHelp = wrapUsage + """
@@ -22,6 +23,10 @@ let wrapHelp = wrapUsage + """
     signal passes it on at once. Every other signal is passed on to the program at once (as
     tini). Shortly before stopwaitsecs ends the program's process group is killed, and
     whatever of it outlives the program.
+    Through the agent (--agent: the listener's agent port; no socket needed): the listener
+    drains on supervisord's STOPPING; the wrapper asks the port until every HAProxy polling it
+    has been told drain, then (with @ADDR:PORT) until the program has no established
+    connection on its port, or --drain-timeout; then the signal.
     When the program exits by itself: maint at once. The wrapper then ends as the program did:
     the same exit status, or death by the same signal.
     HAProxy trouble never holds up a stop: each exchange is bounded by --timeout.
@@ -29,6 +34,7 @@ let wrapHelp = wrapUsage + """
     Options:
       --socket SOCKET          a stats socket; repeat for several HAProxy instances. When
                                given, every argument before -- is a server
+      --agent ADDR:PORT        the listener's agent port, asked during a drain (repeatable)
       --timeout SECONDS        bound on one exchange with HAProxy or supervisord (default 2)
       --drain-timeout SECONDS  longest wait for sessions to end (default: half of the
                                program's stopwaitsecs from supervisord, else 5)

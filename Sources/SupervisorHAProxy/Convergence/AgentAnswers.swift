@@ -11,7 +11,8 @@ import CSocketShim
 //   for a name not mapped, `state-not-known-yet` before supervisord said anything: words
 //   HAProxy reports and ignores (it changes nothing). The asker is counted as a poller.
 // - `BACKEND/SERVER seen` (`wrap`, `restart`): `WORD SEEN/POLLERS`: how many of the HAProxy
-//   instances polling this server (by IP) have been told WORD since it became the word.
+//   instances polling this server (by IP) have been told WORD since it became the word. In
+//   the listener's first 10 s, a server nobody has polled yet counts one poller unseen.
 
 final class AgentAnswers: AgentAnswering {
     enum Word: Equatable {
@@ -46,6 +47,10 @@ final class AgentAnswers: AgentAnswering {
     private let gated: Bool
     private let boundMs: Int64
     private unowned let reactor: Reactor
+    /// When the listener began to answer: until `firstPollActiveMs` after it, a server no
+    /// HAProxy has polled yet counts one poller not yet seen (a listener that restarts does
+    /// not know who polls; it must not call a drain seen by all before it could know).
+    private var startedAt: Int64?
     private(set) var word: [Word]
     /// The change counter when each server's word began, and when each poller was last told.
     private var since: [Int]
@@ -192,6 +197,9 @@ final class AgentAnswers: AgentAnswering {
 
     // MARK: answering
 
+    /// The ports are open from `now` on.
+    func started(now: Int64) { startedAt = now }
+
     func answer(_ line: ByteView, from peer: PeerIP, now: Int64, into answer: FixedBuffer) -> Bool {
         var end = line.count
         while end > 0 && (line[end - 1] == space || line[end - 1] == 0x09) { end -= 1 }
@@ -210,11 +218,12 @@ final class AgentAnswers: AgentAnswering {
         }
         if query.count > 0 {
             let s = seen(t, now: now)
+            let young = startedAt.map { now - $0 < AgentAnswers.firstPollActiveMs } ?? true
             answer.append(word[t].text)
             answer.append(byte: space)
             answer.append(decimal: s.told)
             answer.append(byte: slash)
-            answer.append(decimal: s.pollers)
+            answer.append(decimal: s.pollers == 0 && young ? 1 : s.pollers)
             answer.append(byte: newline)
             return true
         }

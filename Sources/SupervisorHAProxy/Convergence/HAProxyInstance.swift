@@ -239,8 +239,11 @@ final class HAProxyInstance: HAProxyAnswers {
             let actual = view.admin(t)
             if gates.holding(t) {
                 // Out of rotation on purpose; ready again once the gate had taken it out (a
-                // reload forgot): anew. A gate still deciding looks for itself.
-                if actual == .ready && gates.steps[t] != .deciding { gates.begin(t, fromMaint: true, now: now) }
+                // reload forgot), or back in maint while its check was to bring it up (a
+                // reload from a state file written before the entry): anew. A gate still
+                // deciding looks for itself.
+                let lost = actual == .ready || actual == .maint && gates.steps[t] == .checking
+                if lost && gates.steps[t] != .deciding { gates.begin(t, fromMaint: true, now: now) }
                 continue
             }
             guard !pending[t] else { continue }
@@ -348,7 +351,10 @@ final class HAProxyInstance: HAProxyAnswers {
             let t = batch[k]
             guard case .state(let state) = batchChange[k], !batchIsGate[k] else {
                 // A gate entry: from now on its check (or its probe) decides.
-                if body.count == 0 { rule.took(t, gates.entryChange[t] == .gateEntry ? .drain : .maint) }
+                if body.count == 0 {
+                    rule.took(t, gates.entryChange[t] == .gateEntry ? .drain : .maint)
+                    if stateFile != nil { schedule.readNow() }
+                }
                 gates.entered(t, ok: body.count == 0, now: now)
                 if body.count > 0 {
                     log.log(.error, "HAProxy at \(peer.display) answered '\(String(bytes: body))' to the readiness gate's entry for \(table.targets[t].name)")

@@ -50,8 +50,10 @@ private func ask(_ a: AgentAnswers, _ line: String, from ip: UInt64 = 0x0100007f
 
     @Test func seenCountsThePollersToldSinceTheWordBegan() {
         let (a, _) = answers(["app1:web/app1"])
+        a.started(now: 0)
         a.changed(0, to: .ready, now: 0)
-        #expect(ask(a, "web/app1 seen") == "ready 0/0\n", "nobody polls yet")
+        #expect(ask(a, "web/app1 seen", now: 500) == "ready 0/1\n", "nobody polled yet, in the first 10 s: one unseen")
+        #expect(ask(a, "web/app1 seen", now: 10_500) == "ready 0/0\n", "nobody polls")
         _ = ask(a, "web/app1", from: 2, now: 1000)
         _ = ask(a, "web/app1", from: 3, now: 1000)
         #expect(ask(a, "web/app1 seen", now: 1100) == "ready 2/2\n")
@@ -68,6 +70,7 @@ private func ask(_ a: AgentAnswers, _ line: String, from ip: UInt64 = 0x0100007f
 
     @Test func aPollerThatStopsPollingAgesOut() {
         let (a, _) = answers(["app1:web/app1"])
+        a.started(now: 0)
         a.changed(0, to: .ready, now: 0)
         for t in stride(from: Int64(1000), through: 3000, by: 500) { _ = ask(a, "web/app1", from: 2, now: t) }
         _ = ask(a, "web/app1", from: 3, now: 3000)

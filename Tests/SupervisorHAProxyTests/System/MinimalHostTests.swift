@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 
 // Minimal hosts: no allocation per event, a static binary that installs with make,
@@ -59,6 +60,33 @@ private func allocations(events: Int, socket: String, dir: TempDir, gated: Bool 
         #expect(few == many, "allocations grew with events: \(few) for 100, \(many) for 600")
     }
 
+    /// The agent port under valgrind: `answers` agent checks, then end of input.
+    private func agentAllocations(answers: Int, dir: TempDir) throws -> Int {
+        let port = freePort()
+        let vgLog = dir.file("valgrind-agent-\(answers).log")
+        let d = try Driver(["--tool=memcheck", "--log-file=\(vgLog)", Paths.releaseBinary, "--agent", "127.0.0.1:\(port)", "web1:web/web1"],
+                           dir: dir, binary: which("valgrind"))
+        try d.expectReady()
+        try d.send(Driver.processState("RUNNING", "web1", from: "STARTING"))
+        for i in 0..<answers {
+            let a = askAgent(port, "web/web1\n")
+            if a != "ready\n" { throw TestFailure("answer \(i): '\(a)'") }
+        }
+        d.closeInput()
+        guard d.child.waitExit(60) == 0 else { throw TestFailure("listener under valgrind did not exit 0: \(d.log)") }
+        let summary = try #require(dir.read("valgrind-agent-\(answers).log").split(separator: "\n").first { $0.contains("total heap usage:") })
+        let match = try #require(summary.firstMatch(of: #/usage: ([\d,]+) allocs/#))
+        return Int(match.1.replacingOccurrences(of: ",", with: ""))!
+    }
+
+    @Test func noHeapAllocationPerAgentAnswer() throws {
+        let dir = TempDir()
+        let few = try agentAllocations(answers: 200, dir: dir)
+        let many = try agentAllocations(answers: 2000, dir: dir)
+        print("allocations on the agent port: \(few) for 200 answers, \(many) for 2000 answers")
+        #expect(few == many, "allocations grew with answers: \(few) for 200, \(many) for 2000")
+    }
+
     @Test func staticBinaryRunsWithAnEmptyEnvironment() throws {
         let file = try run(which("file"), [Paths.staticBinary])
         #expect(file.out.contains("statically linked"), "\(file.out)")
@@ -82,4 +110,26 @@ private func allocations(events: Int, socket: String, dir: TempDir, gated: Bool 
         #expect(!FileManager.default.fileExists(atPath: bin) && !FileManager.default.fileExists(atPath: man))
         #expect(FileManager.default.fileExists(atPath: dest.file("opt/x/bin")), "directories are left as they were")
     }
+}
+
+/// One agent check by hand: connect, the line, read to the close.
+func askAgent(_ port: Int, _ line: String) -> String {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return "<socket>" }
+    defer { close(fd) }
+    var a = sockaddr_in()
+    a.sin_family = sa_family_t(AF_INET)
+    a.sin_port = in_port_t(UInt16(port).bigEndian)
+    a.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let ok = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard ok == 0 else { return "<connect>" }
+    _ = line.withCString { send(fd, $0, strlen($0), 0) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 256)
+    while true {
+        let n = recv(fd, &buf, 256, 0)
+        if n <= 0 { break }
+        out += buf[0..<n]
+    }
+    return String(decoding: out, as: UTF8.self)
 }
