@@ -68,8 +68,13 @@ final class AgentAnswers: AgentAnswering {
     /// Told when a server's word changes (tests, the listener's log).
     var onWord: (Int, Word) -> Void = { _, _ in }
 
-    init(table: MappingTable, readyWhen: ReadyWhen, boundMs: Int64, reactor: Reactor, log: Logger) {
+    /// `--dry-run`: every poll is answered `dry-run`, a word HAProxy ignores (the query still
+    /// tells what would be answered).
+    private let dryRun: Bool
+
+    init(table: MappingTable, readyWhen: ReadyWhen, boundMs: Int64, reactor: Reactor, log: Logger, dryRun: Bool = false) {
         self.table = table
+        self.dryRun = dryRun
         self.log = log
         self.reactor = reactor
         gated = readyWhen != .running
@@ -225,6 +230,11 @@ final class AgentAnswers: AgentAnswering {
             answer.append(byte: slash)
             answer.append(decimal: s.pollers == 0 && young ? 1 : s.pollers)
             answer.append(byte: newline)
+            return true
+        }
+        if dryRun {
+            // Nobody is told anything.
+            answer.append("dry-run\n")
             return true
         }
         polled(t, by: peer, now: now)

@@ -33,7 +33,7 @@ final class Convergence {
         self.dryRun = dryRun
         desired = Array(repeating: nil, count: table.targets.count)
         eventDuringSync = Array(repeating: false, count: table.targets.count)
-        self.agent = agent ? AgentAnswers(table: table, readyWhen: readyWhen, boundMs: readyBoundMs, reactor: reactor, log: log) : nil
+        self.agent = agent ? AgentAnswers(table: table, readyWhen: readyWhen, boundMs: readyBoundMs, reactor: reactor, log: log, dryRun: dryRun) : nil
         instances = sockets.enumerated().map { i, s in HAProxyInstance(s, convergence: self, stateFile: i == 0 ? stateFile : nil) }
     }
 

@@ -5,10 +5,10 @@ import Testing
 // What the agent port answers, without a socket: the word for each desired state, the
 // neutral words for what it does not know, who has been told, and the unknown said once.
 
-private func answers(_ mappings: [String], readyWhen: ReadyWhen = .running, log: Logger = Logger()) -> (AgentAnswers, Reactor) {
+private func answers(_ mappings: [String], readyWhen: ReadyWhen = .running, log: Logger = Logger(), dryRun: Bool = false) -> (AgentAnswers, Reactor) {
     let table = MappingTable(mappings.map { try! Mapping.parse($0).get() })
     let reactor = Reactor()
-    return (AgentAnswers(table: table, readyWhen: readyWhen, boundMs: 60_000, reactor: reactor, log: log), reactor)
+    return (AgentAnswers(table: table, readyWhen: readyWhen, boundMs: 60_000, reactor: reactor, log: log, dryRun: dryRun), reactor)
 }
 
 private func ask(_ a: AgentAnswers, _ line: String, from ip: UInt64 = 0x0100007f, now: Int64 = 1000) -> String {
@@ -27,6 +27,13 @@ private func ask(_ a: AgentAnswers, _ line: String, from ip: UInt64 = 0x0100007f
         #expect(ask(a, "web/app2") == "drain\n")
         a.changed(1, to: .maint, now: 0)
         #expect(ask(a, "web/app2 ") == "maint\n", "trailing blanks are no part of the name")
+    }
+
+    @Test func aDryRunAnswersAWordHAProxyIgnores() {
+        let (a, _) = answers(["app1:web/app1"], dryRun: true)
+        a.changed(0, to: .maint, now: 0)
+        #expect(ask(a, "web/app1") == "dry-run\n")
+        #expect(ask(a, "web/app1 seen") == "maint 0/1\n", "what it would answer; nobody was told it")
     }
 
     @Test func anythingElseGetsTheSameNeutralWordAndIsSaidOnce() {

@@ -146,6 +146,21 @@ private func adminOnEvery(_ stack: LoadStack, _ server: String) -> [String] {
         #expect(stack.listenerLog.contains("no @ADDR:PORT in the mapping of app/app1, app/app2"), "\(stack.listenerLog)")
     }
 
+    /// supervisord shuts down: the listener's last events never come, so it answers maint for
+    /// every server until each polling HAProxy was told, then ends; an agent nobody answers
+    /// changes nothing, so the balancers keep maint.
+    @Test func aShutdownLeavesEveryBalancerInMaint() throws {
+        let stack = try LoadStack(.plain, balancers: 2, path: .agent)
+        defer { stack.stop() }
+        try stack.start()
+        #expect(stack.shutDownSupervisord() != nil)
+        usleep(1_500_000)
+        for app in stack.apps {
+            #expect(adminOnEvery(stack, "app/\(app)") == ["maint", "maint"], "\(app) after the shutdown\n\(stack.listenerLog)")
+        }
+        #expect(stack.listenerLog.contains("every mapped server to maint before exiting"), "\(stack.listenerLog)")
+    }
+
     @Test func restartRefusesAProgramNothingCanDrainThroughTheAgent() throws {
         let stack = try LoadStack(.plain, path: .agent)
         defer { stack.stop() }
