@@ -38,6 +38,25 @@ def start_haproxy(run):
     return p, tcp
 
 
+def unix_command(path, line):
+    """One runtime API command over a unix socket, its whole answer (None when it failed)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(1)
+    try:
+        s.connect(path)
+        s.sendall(line)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+    except OSError:
+        return None
+    finally:
+        s.close()
+
+
 def read_exactly(fd, n):
     buf = b""
     while len(buf) < n:
@@ -374,21 +393,9 @@ def reload_windows(listener, reloads=5):
             read_exactly(p.stdout.fileno(), len(ACK))
 
         def sample():
-            s = socket.socket(socket.AF_UNIX)
-            s.settimeout(1)
-            try:
-                s.connect(f"{run}/admin.sock")
-                s.sendall(b"show info;show stat\n")
-                data = b""
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-            except OSError:
+            data = unix_command(f"{run}/admin.sock", b"show info;show stat\n")
+            if data is None:
                 return None, None
-            finally:
-                s.close()
             text = data.decode(errors="replace")
             pid = next((l.split(":")[1].strip() for l in text.splitlines() if l.startswith("Pid:")), None)
             row = next((l.split(",") for l in text.splitlines() if l.startswith("web,app2,")), None)
@@ -398,18 +405,8 @@ def reload_windows(listener, reloads=5):
         windows = []
         for _ in range(reloads):
             if path == "agent+dump":
-                s = socket.socket(socket.AF_UNIX)
-                s.connect(f"{run}/admin.sock")
-                s.sendall(b"show servers state\n")
-                dump = b""
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    dump += chunk
-                s.close()
                 with open(state, "wb") as f:
-                    f.write(dump)
+                    f.write(unix_command(f"{run}/admin.sock", b"show servers state\n") or b"")
             old, _ = sample()
             ha.send_signal(signal.SIGUSR2)
             t0 = time.monotonic()

@@ -272,17 +272,41 @@ func nonBlockingPipe() -> [Int32] {
     return fds
 }
 
-/// Whether something accepts a TCP connection on 127.0.0.1:port now.
-func acceptsConnections(_ port: Int) -> Bool {
+/// A blocking TCP connection to 127.0.0.1:port, or nil when nothing accepts it.
+func connectLoopback(_ port: Int) -> Int32? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = in_port_t(UInt16(port).bigEndian)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    return withUnsafePointer(to: &addr) {
+    let rc = withUnsafePointer(to: &addr) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    } == 0
+    }
+    if rc == 0 { return fd }
+    close(fd)
+    return nil
+}
+
+/// Whether something accepts a TCP connection on 127.0.0.1:port now.
+func acceptsConnections(_ port: Int) -> Bool {
+    guard let fd = connectLoopback(port) else { return false }
+    close(fd)
+    return true
+}
+
+/// One agent check by hand: connect, the line, read to the close.
+func askAgent(_ port: Int, _ line: String) -> String {
+    guard let fd = connectLoopback(port) else { return "<connect>" }
+    defer { close(fd) }
+    _ = line.withCString { send(fd, $0, strlen($0), 0) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 256)
+    while true {
+        let n = recv(fd, &buf, 256, 0)
+        if n <= 0 { break }
+        out += buf[0..<n]
+    }
+    return String(decoding: out, as: UTF8.self)
 }
 
 /// Every live process whose process group is `pgid` (read from /proc: zombies excluded).

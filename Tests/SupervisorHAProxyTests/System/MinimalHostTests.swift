@@ -112,24 +112,3 @@ private func allocations(events: Int, socket: String, dir: TempDir, gated: Bool 
     }
 }
 
-/// One agent check by hand: connect, the line, read to the close.
-func askAgent(_ port: Int, _ line: String) -> String {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return "<socket>" }
-    defer { close(fd) }
-    var a = sockaddr_in()
-    a.sin_family = sa_family_t(AF_INET)
-    a.sin_port = in_port_t(UInt16(port).bigEndian)
-    a.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let ok = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    guard ok == 0 else { return "<connect>" }
-    _ = line.withCString { send(fd, $0, strlen($0), 0) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 256)
-    while true {
-        let n = recv(fd, &buf, 256, 0)
-        if n <= 0 { break }
-        out += buf[0..<n]
-    }
-    return String(decoding: out, as: UTF8.self)
-}
