@@ -130,18 +130,18 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
     }
     guard !positional.isEmpty else { return .invalid("missing BACKEND/SERVER") }
     for p in positional {
-        switch Target.parse(serverPart(p)) {
+        let server: [UInt8], address: Endpoint?
+        switch splitServerAddress(p.bytes) {
+        case .success(let split): (server, address) = split
+        case .failure(let e): return .invalid("invalid server '\(p)': \(e.text)")
+        }
+        switch Target.parse(server.string) {
         case .success(let t):
             if o.targets.contains(t) { return .invalid("server '\(p)' is given twice") }
             o.targets.append(t)
         case .failure(let e): return .invalid(e.message)
         }
-        guard let at = p.bytes.lastIndex(of: UInt8(ascii: "@")) else { continue }
-        switch parseAddress("tcp://" + Array(p.bytes[(at + 1)...]).string) {
-        case .success(.tcp(_, let port)): o.ports.append(Int(port) ?? 0)
-        case .success(.unix): break
-        case .failure(let e): return .invalid("invalid server '\(p)': the address after '@' is not ADDR:PORT: \(e.reason)")
-        }
+        if case .tcp(_, let port)? = address { o.ports.append(Int(port) ?? 0) }
     }
     if !o.ports.isEmpty && o.agents.isEmpty {
         return .invalid("'@ADDR:PORT' after a server is for a drain through --agent; without --agent, HAProxy's show stat counts the sessions")
@@ -152,8 +152,3 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
     return .run(o)
 }
 
-/// `BACKEND/SERVER` without its `@ADDR:PORT` (an `@` is never in an HAProxy name).
-private func serverPart(_ p: String) -> String {
-    guard let at = p.bytes.lastIndex(of: UInt8(ascii: "@")) else { return p }
-    return Array(p.bytes[..<at]).string
-}

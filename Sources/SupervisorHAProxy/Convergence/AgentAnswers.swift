@@ -65,8 +65,6 @@ final class AgentAnswers: AgentAnswering {
     private var probeWarned: [Bool]
     private let unknownNames = (0..<AgentAnswers.unknownNamesLogged).map { _ in FixedBuffer(capacity: 512) }
     private var unknownCount = 0
-    /// Told when a server's word changes (tests, the listener's log).
-    var onWord: (Int, Word) -> Void = { _, _ in }
 
     /// `--dry-run`: every poll is answered `dry-run`, a word HAProxy ignores (the query still
     /// tells what would be answered).
@@ -152,7 +150,6 @@ final class AgentAnswers: AgentAnswering {
         word[t] = w
         clock += 1
         since[t] = clock
-        onWord(t, w)
     }
 
     // MARK: who was told

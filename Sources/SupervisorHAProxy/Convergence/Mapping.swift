@@ -26,15 +26,11 @@ struct Mapping: Equatable {
     /// last `:` before it. PROGRAM may itself be `group:process`. An `@` after the last `/`
     /// (never in an HAProxy name) begins the address the program serves on.
     static func parse(_ text: String) -> Result<Mapping, MappingError> {
-        var bytes = text.bytes
         func fail(_ reason: String) -> Result<Mapping, MappingError> { .failure(MappingError(text: text, reason: reason)) }
-        var address: Endpoint?
-        if let at = bytes.lastIndex(of: UInt8(ascii: "@")), at > (bytes.lastIndex(of: slash) ?? bytes.count) {
-            switch parseAddress("tcp://" + Array(bytes[(at + 1)...]).string) {
-            case .success(let a): address = a
-            case .failure(let e): return fail("the address after '@' is not ADDR:PORT: \(e.reason)")
-            }
-            bytes.removeLast(bytes.count - at)
+        let bytes: [UInt8], address: Endpoint?
+        switch splitServerAddress(text.bytes) {
+        case .success(let split): (bytes, address) = split
+        case .failure(let p): return fail(p.text)
         }
         guard let s = bytes.lastIndex(of: slash) else { return fail("no '/' between BACKEND and SERVER") }
         guard let colonAt = bytes[..<s].lastIndex(of: colon) else { return fail("no ':' between PROGRAM and BACKEND") }
@@ -64,6 +60,18 @@ struct Mapping: Equatable {
     }
 }
 
+
+/// `…/SERVER@ADDR:PORT` split at an `@` after the last `/` (never in an HAProxy name): the
+/// text before it and the address; the text whole and nil without one.
+func splitServerAddress(_ bytes: [UInt8]) -> Result<([UInt8], Endpoint?), Problem> {
+    guard let at = bytes.lastIndex(of: UInt8(ascii: "@")), at > (bytes.lastIndex(of: slash) ?? bytes.count) else {
+        return .success((bytes, nil))
+    }
+    switch parseAddress("tcp://" + Array(bytes[(at + 1)...]).string) {
+    case .success(let a): return .success((Array(bytes[..<at]), a))
+    case .failure(let e): return .failure(Problem("the address after '@' is not ADDR:PORT: \(e.reason)"))
+    }
+}
 
 /// The mappings with their servers numbered (`targetOf[m]` is mapping m's server in
 /// `targets`) and indexed, so that an event, a line of `show servers state` or a process of

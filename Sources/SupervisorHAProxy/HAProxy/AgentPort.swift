@@ -48,8 +48,6 @@ final class AgentPort {
     private var drops = Array(repeating: 0, count: Drop.allCases.count)
     private var report: Timer!
     let answer = FixedBuffer(capacity: 128)
-    /// Answers written since start (for `make bench` and tests).
-    private(set) var answered = 0
 
     init(_ endpoint: Endpoint, display: String, limits: Limits = Limits(), answering: AgentAnswering, log: Logger) {
         socket = ListeningSocket(endpoint, display: display)
@@ -67,9 +65,6 @@ final class AgentPort {
 
     /// Its members of the reactor: the socket, every connection slot, the report timer.
     var members: [Pollable] { [socket, report] + slots }
-
-    /// Connections open now.
-    var open: Int { slots.reduce(0) { $0 + ($1.fd.isOpen ? 1 : 0) } }
 
     private func take(_ fd: Descriptor, _ ip: PeerIP, now: Int64) {
         var free: AgentConnection?
@@ -92,8 +87,6 @@ final class AgentPort {
         // connection can crowd this one out.
         slot.turn(revents: Int16(SHIM_POLLIN), now: now)
     }
-
-    func wrote() { answered += 1 }
 
     func dropped(_ why: Drop, now: Int64) {
         if drops.allSatisfy({ $0 == 0 }) { report.fire(at: now + limits.reportMs) }
@@ -212,7 +205,7 @@ final class AgentConnection: Pollable {
         if !port.answering.answer(line, from: ip, now: now, into: a) { port.dropped(.garbage, now: now) }
         // A fresh socket's send buffer takes a line this short at once; one that does not is
         // not HAProxy, and gets nothing more.
-        if case .processed = fd.send(a.bytes, name: cString("agent connection"), error: error) { port.wrote() }
+        _ = fd.send(a.bytes, name: cString("agent connection"), error: error)
         close()
     }
 }
