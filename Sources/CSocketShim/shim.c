@@ -32,10 +32,20 @@ _Static_assert(SHIM_POLLIN == POLLIN && SHIM_POLLOUT == POLLOUT && SHIM_POLLERR 
 
 #define SA(a) ((struct sockaddr_storage *)(void *)(a)->storage)
 
-static int shim_err(char *err, size_t errlen, const char *call, const char *name,
+/* The errno of the last failure reported: the failure's identity beside its words. */
+static _Thread_local int last_errno;
+
+/* The one error function: "<call> <name>: <reason>" into err, code kept for
+ * shim_error_code(). reason NULL: strerror(code). code 0: a failure no errno names. */
+static int shim_err(char *err, size_t errlen, int code, const char *call, const char *name,
                     const char *reason) {
-    if (err && errlen) snprintf(err, errlen, "%s %s: %s", call, name, reason);
+    last_errno = code;
+    if (err && errlen) snprintf(err, errlen, "%s %s: %s", call, name, reason ? reason : strerror(code));
     return -1;
+}
+
+int shim_error_code(void) {
+    return last_errno;
 }
 
 int64_t shim_now_ms(void) {
@@ -56,7 +66,7 @@ int shim_resolve_tcp(const char *host, const char *port, shim_addr *out, int max
     hints.ai_socktype = SOCK_STREAM;
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0)
-        return shim_err(err, errlen, "getaddrinfo", host,
+        return shim_err(err, errlen, rc == EAI_SYSTEM ? errno : 0, "getaddrinfo", host,
                         rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
     int n = 0;
     for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
@@ -66,7 +76,7 @@ int shim_resolve_tcp(const char *host, const char *port, shim_addr *out, int max
         n++;
     }
     freeaddrinfo(res);
-    if (n == 0) return shim_err(err, errlen, "getaddrinfo", host, "no address");
+    if (n == 0) return shim_err(err, errlen, 0, "getaddrinfo", host, "no address");
     return n;
 }
 
@@ -74,7 +84,7 @@ int shim_resolve_unix(const char *path, shim_addr *out, char *err, size_t errlen
     struct sockaddr_un *sun = (struct sockaddr_un *)SA(out);
     size_t n = strlen(path);
     if (n == 0 || n >= sizeof sun->sun_path)
-        return shim_err(err, errlen, "socket", path, "path empty or too long for a unix socket");
+        return shim_err(err, errlen, ENAMETOOLONG, "socket", path, "path empty or too long for a unix socket");
     memset(sun, 0, sizeof *sun);
     sun->sun_family = AF_UNIX;
     memcpy(sun->sun_path, path, n);
@@ -84,7 +94,7 @@ int shim_resolve_unix(const char *path, shim_addr *out, char *err, size_t errlen
 
 int shim_connect_start(const shim_addr *a, int *fd, const char *name, char *err, size_t errlen) {
     *fd = socket(SA(a)->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (*fd < 0) return shim_err(err, errlen, "socket", name, strerror(errno));
+    if (*fd < 0) return shim_err(err, errlen, errno, "socket", name, NULL);
     if (connect(*fd, (const struct sockaddr *)SA(a), (socklen_t)a->len) == 0) return SHIM_CONNECTED;
     int e = errno;
     /* EINTR on a non-blocking connect leaves it in progress, like EINPROGRESS. */
@@ -94,15 +104,15 @@ int shim_connect_start(const shim_addr *a, int *fd, const char *name, char *err,
     /* A unix socket whose listen backlog is full refuses at once with EAGAIN and is not
      * left connecting: the caller tries again until its deadline. */
     if (e == EAGAIN && SA(a)->ss_family == AF_UNIX) return SHIM_BACKLOG_FULL;
-    return shim_err(err, errlen, "connect", name, strerror(e));
+    return shim_err(err, errlen, e, "connect", name, NULL);
 }
 
 int shim_connect_finish(int fd, const char *name, char *err, size_t errlen) {
     int soerr = 0;
     socklen_t sl = sizeof soerr;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
-        return shim_err(err, errlen, "getsockopt", name, strerror(errno));
-    if (soerr != 0) return shim_err(err, errlen, "connect", name, strerror(soerr));
+        return shim_err(err, errlen, errno, "getsockopt", name, NULL);
+    if (soerr != 0) return shim_err(err, errlen, soerr, "connect", name, NULL);
     return 0;
 }
 
@@ -110,9 +120,9 @@ int shim_connected_to_self(int fd, const char *name, char *err, size_t errlen) {
     struct sockaddr_storage me, peer;
     socklen_t ml = sizeof me, pl = sizeof peer;
     if (getsockname(fd, (struct sockaddr *)&me, &ml) != 0)
-        return shim_err(err, errlen, "getsockname", name, strerror(errno));
+        return shim_err(err, errlen, errno, "getsockname", name, NULL);
     if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0)
-        return shim_err(err, errlen, "getpeername", name, strerror(errno));
+        return shim_err(err, errlen, errno, "getpeername", name, NULL);
     if (ml != pl || memcmp(&me, &peer, ml) != 0) return 0;
     /* Its close must not leave the port held (FIN_WAIT, TIME_WAIT) where a program is about
      * to bind it: an abortive close frees it at once. */
@@ -123,20 +133,20 @@ int shim_connected_to_self(int fd, const char *name, char *err, size_t errlen) {
 
 int shim_listen_tcp(const shim_addr *a, int backlog, const char *name, char *err, size_t errlen) {
     int fd = socket(SA(a)->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return shim_err(err, errlen, "socket", name, strerror(errno));
+    if (fd < 0) return shim_err(err, errlen, errno, "socket", name, NULL);
     int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
-        shim_err(err, errlen, "setsockopt", name, strerror(errno));
+        shim_err(err, errlen, errno, "setsockopt", name, NULL);
         close(fd);
         return -1;
     }
     if (bind(fd, (struct sockaddr *)SA(a), a->len) < 0) {
-        shim_err(err, errlen, "bind", name, strerror(errno));
+        shim_err(err, errlen, errno, "bind", name, NULL);
         close(fd);
         return -1;
     }
     if (listen(fd, backlog) < 0) {
-        shim_err(err, errlen, "listen", name, strerror(errno));
+        shim_err(err, errlen, errno, "listen", name, NULL);
         close(fd);
         return -1;
     }
@@ -153,7 +163,7 @@ int shim_accept(int fd, shim_addr *peer, const char *name, char *err, size_t err
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED || errno == EPROTO)
         return SHIM_WOULD_BLOCK;
-    return shim_err(err, errlen, "accept", name, strerror(errno));
+    return shim_err(err, errlen, errno, "accept", name, NULL);
 }
 
 int shim_addr_ip(const shim_addr *a, unsigned char *out) {
@@ -185,7 +195,7 @@ long shim_send(int fd, const void *buf, size_t len, const char *name, char *err,
     RETRY_EINTR(n, send(fd, buf, len, MSG_NOSIGNAL));
     if (n >= 0) return n;
     if (errno == EAGAIN) return SHIM_WOULD_BLOCK;
-    return shim_err(err, errlen, "write", name, strerror(errno));
+    return shim_err(err, errlen, errno, "write", name, NULL);
 }
 
 long shim_read(int fd, void *buf, size_t cap, const char *name, char *err, size_t errlen) {
@@ -193,7 +203,7 @@ long shim_read(int fd, void *buf, size_t cap, const char *name, char *err, size_
     RETRY_EINTR(n, read(fd, buf, cap));
     if (n >= 0) return n;
     if (errno == EAGAIN) return SHIM_WOULD_BLOCK;
-    return shim_err(err, errlen, "read", name, strerror(errno));
+    return shim_err(err, errlen, errno, "read", name, NULL);
 }
 
 int shim_write_all(int fd, const void *buf, size_t len, int64_t deadline, const char *name,
@@ -206,10 +216,10 @@ int shim_write_all(int fd, const void *buf, size_t len, int64_t deadline, const 
             shim_pollfd w = {.fd = fd, .events = SHIM_POLLOUT, .revents = 0};
             int r = shim_poll(&w, 1, deadline, err, errlen);
             if (r < 0) return SHIM_FAILED;
-            if (r == 0) return shim_err(err, errlen, "write", name, "timed out");
+            if (r == 0) return shim_err(err, errlen, ETIMEDOUT, "write", name, "timed out");
             continue;
         }
-        if (n <= 0) return shim_err(err, errlen, "write", name, n < 0 ? strerror(errno) : "wrote nothing");
+        if (n <= 0) return shim_err(err, errlen, n < 0 ? errno : EIO, "write", name, n < 0 ? NULL : "wrote nothing");
         p += n;
         len -= (size_t)n;
     }
@@ -225,7 +235,7 @@ int shim_poll(shim_pollfd *fds, unsigned int n, int64_t deadline, char *err, siz
         }
         int r = poll((struct pollfd *)fds, n, timeout);
         if (r >= 0) return r;
-        if (errno != EINTR) return shim_err(err, errlen, "poll", "descriptors", strerror(errno));
+        if (errno != EINTR) return shim_err(err, errlen, errno, "poll", "descriptors", NULL);
     }
 }
 
@@ -249,9 +259,9 @@ int shim_signalfd(const int *signals, int n, char *err, size_t errlen) {
     sigemptyset(&set);
     for (int i = 0; i < n; i++) sigaddset(&set, signals[i]);
     if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
-        return shim_err(err, errlen, "sigprocmask", "signals", strerror(errno));
+        return shim_err(err, errlen, errno, "sigprocmask", "signals", NULL);
     int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (fd < 0) return shim_err(err, errlen, "signalfd", "signals", strerror(errno));
+    if (fd < 0) return shim_err(err, errlen, errno, "signalfd", "signals", NULL);
     return fd;
 }
 
@@ -261,7 +271,7 @@ int shim_signalfd_next(int fd, char *err, size_t errlen) {
     RETRY_EINTR(n, read(fd, &si, sizeof si));
     if (n == (ssize_t)sizeof si) return (int)si.ssi_signo;
     if (n < 0 && errno == EAGAIN) return 0;
-    return shim_err(err, errlen, "read", "signalfd", n < 0 ? strerror(errno) : "short read");
+    return shim_err(err, errlen, n < 0 ? errno : EIO, "read", "signalfd", n < 0 ? NULL : "short read");
 }
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
@@ -288,13 +298,13 @@ static void child_exec(const char *file, char *const argv[], pid_t parent, int r
 int shim_spawn(const char *file, char *const argv[], int *pid, int *pidfd,
                char *err, size_t errlen) {
     int report[2];
-    if (pipe2(report, O_CLOEXEC) != 0) return shim_err(err, errlen, "pipe", file, strerror(errno));
+    if (pipe2(report, O_CLOEXEC) != 0) return shim_err(err, errlen, errno, "pipe", file, NULL);
     pid_t parent = getpid();
     pid_t child = fork();
     if (child < 0) {
         close(report[0]);
         close(report[1]);
-        return shim_err(err, errlen, "fork", file, strerror(errno));
+        return shim_err(err, errlen, errno, "fork", file, NULL);
     }
     if (child == 0) child_exec(file, argv, parent, report[1]);
     close(report[1]);
@@ -320,7 +330,7 @@ int shim_spawn(const char *file, char *const argv[], int *pid, int *pidfd,
         pid_t w;
         RETRY_EINTR(w, waitpid(child, &st, 0));
         (void)w;
-        return shim_err(err, errlen, "pidfd_open", file, strerror(e));
+        return shim_err(err, errlen, e, "pidfd_open", file, NULL);
     }
     return 0;
 }
@@ -329,7 +339,7 @@ int shim_reap(int pid, int *code, int *sig, char *err, size_t errlen) {
     int st = 0;
     pid_t r;
     RETRY_EINTR(r, waitpid(pid, &st, WNOHANG));
-    if (r < 0) return shim_err(err, errlen, "waitpid", "child", strerror(errno));
+    if (r < 0) return shim_err(err, errlen, errno, "waitpid", "child", NULL);
     if (r == 0) return 0;
     *code = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
     *sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
@@ -338,7 +348,7 @@ int shim_reap(int pid, int *code, int *sig, char *err, size_t errlen) {
 
 int shim_kill(int pid, int sig, char *err, size_t errlen) {
     if (kill(pid, sig) == 0) return 0;
-    return shim_err(err, errlen, "kill", pid < 0 ? "child's process group" : "child", strerror(errno));
+    return shim_err(err, errlen, errno, "kill", pid < 0 ? "child's process group" : "child", NULL);
 }
 
 void shim_exit_like(int code, int sig) {

@@ -6,8 +6,10 @@
  * One contract for every function that can fail: it returns a negative value and writes
  * "<call> <name>: <reason>" into the caller's buffer `err` (of `errlen` bytes), where <call>
  * is the system call that failed and <name> what the caller said it was working on
- * ("connect unix:///run/haproxy.sock: Connection refused"). Swift never reads errno.
- * Deadlines are absolute milliseconds of shim_now_ms(). EINTR is retried inside.
+ * ("connect unix:///run/haproxy.sock: Connection refused"), and keeps the failure's errno
+ * for shim_error_code(): the words are for people, the code for decisions (a refused
+ * connect is not a permission error). Deadlines are absolute milliseconds of shim_now_ms().
+ * EINTR is retried inside.
  *
  * This header includes no system header, so importing it re-exports no libc API. */
 
@@ -30,6 +32,11 @@ typedef struct {
 
 enum { SHIM_POLLIN = 0x001, SHIM_POLLOUT = 0x004, SHIM_POLLERR = 0x008, SHIM_POLLHUP = 0x010,
        SHIM_POLLNVAL = 0x020 };
+
+/* The errno of the last failure a shim call reported (ETIMEDOUT for its own deadlines; 0
+ * for a failure no errno names, such as a name that does not resolve). Read it right after
+ * the call that failed. */
+int shim_error_code(void);
 
 /* Milliseconds on the monotonic clock. */
 int64_t shim_now_ms(void);

@@ -67,6 +67,10 @@ final class Listener {
     /// Runs until end of input (0), a protocol or I/O error (1), or a stop signal (the
     /// listener then ends by that signal).
     func run() -> Exit {
+        if let path = options.stateFile, let problem = ReplacedFile.problem(path) {
+            log.log(.error, "\(problem); exiting")
+            return .status(2)
+        }
         warnAboutSharedServers()
         for port in agentPorts {
             guard port.socket.open() else {
@@ -132,8 +136,13 @@ final class Listener {
             if client.nobodyListens {
                 return shutDown(sig, because: "supervisord is gone (\(failure))", now: shim_now_ms())
             }
-            // A 401, a hang, garbage: nothing says the programs stop. Their own events do.
-            let why = client.unauthorized ? "supervisord refused the listener's credentials (\(failure))" : "supervisord does not say what it is doing (\(failure))"
+            // A 401, a permission error, no descriptors, a hang, garbage: a local fault or
+            // a peer that does not answer says nothing of the programs. Their own events do.
+            let code = client.exchange.peer.error.code
+            let why = client.unauthorized ? "supervisord refused the listener's credentials (\(failure))"
+                : code.permission ? "the listener may not reach supervisord (\(failure)), so it cannot tell whether supervisord stops"
+                : code.outOfResources ? "the listener is out of descriptors or memory (\(failure)), so it cannot tell whether supervisord stops"
+                : "supervisord does not say what it is doing (\(failure))"
             log.log(.warning, "\(signalName(sig)): \(why): HAProxy is left as it is; the programs' own events set their servers")
             reactor.stop(policy.exit(sig))
         })

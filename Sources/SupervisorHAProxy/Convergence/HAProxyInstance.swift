@@ -262,7 +262,12 @@ final class HAProxyInstance: HAProxyAnswers {
 
     private func keepStateFile() {
         guard let file = stateFile else { return }
+        guard !file.paused else { return }
         let ok = file.commit()
+        if file.paused {
+            log.log(.warning, "state file \(file.path) was removed since the listener wrote it: not written again until HAProxy at \(peer.display) is reloaded, so that reload starts from its configuration alone; kept again from then on")
+            return
+        }
         if ok == stateFileFailing {
             stateFileFailing = !ok
             if ok {
@@ -283,6 +288,10 @@ final class HAProxyInstance: HAProxyAnswers {
         schedule.infoDone(now: now)
         if let known = workerPid, known != pid || workerStart != info.startTime {
             log.log(.info, "HAProxy at \(peer.display) was reloaded or restarted (worker pid \(known) -> \(pid)): reading its state")
+            if let file = stateFile, file.paused {
+                file.resume()
+                log.log(.info, "state file \(file.path) kept again from this worker's state")
+            }
             schedule.readNow()
         }
         workerPid = pid

@@ -86,9 +86,13 @@ final class Exchange {
     private var request = ByteView.empty
     private var sent = 0
     private(set) var received = 0
-    /// The last exchange failed because every address refused the connection (nothing
-    /// listens there), as opposed to a timeout or a failure after connecting.
-    private(set) var refused = false
+    /// The last exchange failed because nothing listens at any of the peer's addresses
+    /// (each connect refused, or no socket file: `Errno.nobodyListens`), as opposed to a
+    /// permission error, a lack of descriptors, a timeout or a failure after connecting,
+    /// which say nothing of the peer.
+    private(set) var nobodyListens = false
+    /// Whether every address tried so far was found with nobody listening.
+    private var everyAddressAbsent = true
     private let chunk: FixedBuffer
 
     init(peer: Peer, chunkSize: Int = 16384) {
@@ -127,7 +131,8 @@ final class Exchange {
         received = 0
         deadline = now + Int64(timeoutMs)
         addressIndex = 0
-        refused = false
+        nobodyListens = false
+        everyAddressAbsent = true
         guard peer.resolve() else { return .failed }
         return connectAddress(now: now)
     }
@@ -210,9 +215,10 @@ final class Exchange {
     private func nextAddress(now: Int64) -> Outcome {
         fd.close()
         fd = .none
+        if !peer.error.code.nobodyListens { everyAddressAbsent = false }
         addressIndex += 1
         if addressIndex < peer.addressCount && now < deadline { return connectAddress(now: now) }
-        refused = addressIndex >= peer.addressCount
+        nobodyListens = addressIndex >= peer.addressCount && everyAddressAbsent
         return fail()
     }
 
@@ -241,6 +247,7 @@ final class Exchange {
             peer.error.append(peer.display)
             peer.error.append(": timed out")
             peer.error.append(detail)
+            peer.error.code = .timedOut
         }
         cancel()
         peer.forgetAddresses()

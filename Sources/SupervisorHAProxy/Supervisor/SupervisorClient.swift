@@ -24,8 +24,9 @@ final class SupervisorClient: Pollable {
 
     /// How the last call failed: supervisord refused its credentials (401).
     var unauthorized: Bool { reader.unauthorized }
-    /// How the last call failed: nothing listens at the URL (supervisord is gone).
-    var nobodyListens: Bool { exchange.refused }
+    /// How the last call failed: nothing listens at the URL (supervisord is gone). Not a
+    /// permission error, a timeout or a lack of descriptors: those say nothing of it.
+    var nobodyListens: Bool { exchange.nobodyListens }
 
     /// Starts a call; `onStruct` gets every struct of the answer as it arrives, `onDone` the
     /// outcome. A call already under way is abandoned.

@@ -5,6 +5,9 @@ final class FixedBuffer {
     let capacity: Int
     var count = 0
     var truncated = false
+    /// For a buffer that holds a failure (lent to the shim, or written by a peer's parser):
+    /// its errno, `none` when no errno names it.
+    var code = Errno.none
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -20,6 +23,7 @@ final class FixedBuffer {
     func clear() {
         count = 0
         truncated = false
+        code = .none
     }
 
     func append(_ p: ByteView) {
@@ -90,7 +94,8 @@ final class FixedBuffer {
 
 extension FixedBuffer {
     /// Lends the whole buffer to a C function that writes a NUL-terminated message into it
-    /// (the shim's error contract), then takes the message as the buffer's contents.
+    /// (the shim's error contract), then takes the message as the buffer's contents, and
+    /// the failure's errno as its `code`.
     func withCString<R>(_ body: (UnsafeMutablePointer<CChar>, Int) -> R) -> R {
         clear()
         base[0] = 0
@@ -100,6 +105,7 @@ extension FixedBuffer {
         var n = 0
         while n < capacity && base[n] != 0 { n += 1 }
         count = n
+        if n > 0 { code = .lastShimFailure }
         return r
     }
 }

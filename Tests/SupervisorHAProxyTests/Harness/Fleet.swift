@@ -19,11 +19,11 @@ final class Fleet {
     /// are StartUpTests. `programs`: raw
     /// supervisord sections. `listener`: the listener's arguments after the binary (nil: no
     /// listener), where `{admin}` stands for the unix admin socket's path and `{tcp}` for the
-    /// TCP one's port; `listenerExtra`: more lines for its section. `unixAuth`: user and password on
+    /// TCP one's port; `listenerExtra`: more lines for its section; `binary`: the listener's. `unixAuth`: user and password on
     /// supervisord's unix socket; `inet`: an inet server with a password instead of the socket.
     init(backends: [(String, [String])], programs: String, listener: [String]?, listenerExtra: String = "",
          unixAuth: (String, String)? = nil, inet: InetServer? = nil, masterWorker: Bool = false,
-         addresses: [String: String] = [:], checks: Bool = false) throws {
+         addresses: [String: String] = [:], checks: Bool = false, binary: String = Paths.binary) throws {
         self.masterWorker = masterWorker
         var h = """
             global
@@ -45,7 +45,7 @@ final class Fleet {
         if let listener {
             s += """
                 [eventlistener:listener]
-                command=\(Paths.binary) --ready-when running \(listener.map(expand).joined(separator: " "))
+                command=\(binary) --ready-when running \(listener.map(expand).joined(separator: " "))
                 events=PROCESS_STATE
                 stderr_logfile=\(dir.file("listener.log"))
                 \(listenerExtra)

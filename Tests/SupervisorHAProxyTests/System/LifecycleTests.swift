@@ -158,6 +158,33 @@ private func twoProgramFleet(masterWorker: Bool = false) throws -> Fleet {
         #expect(r.status == 1 && r.out.contains("FAIL http://127.0.0.1:\(inet.port): supervisord refused these credentials"), "\(r.out)")
     }
 
+    /// The 1.x tool never needed supervisord's socket, so operators run the listener as
+    /// `user=nobody` while the socket keeps supervisord's chmod=0700: on a listener restart its
+    /// getState fails with a permission error, which says nothing of supervisord. Every
+    /// running program's server stays ready (the control: a supervisord that is really gone
+    /// is `supervisordsShutdownLeavesEveryServerInMaint`).
+    @Test func aPermissionErrorIsNotSupervisordGone() throws {
+        let binDir = TempDir()
+        chmod(binDir.path, 0o755)
+        let copy = binDir.file("supervisor-haproxy")
+        try FileManager.default.copyItem(atPath: Paths.staticBinary, toPath: copy)
+        let fleet = try Fleet(backends: [("web", ["web1", "web2"])], programs: twoPrograms(),
+                              listener: ["tcp://127.0.0.1:{tcp}", "web1:web/web1", "web2:web/web2"],
+                              listenerExtra: "user=nobody", binary: copy)
+        defer { fleet.stop() }
+        // The listener may pass through the folder (and exec its copy), not use the socket.
+        chmod(fleet.dir.path, 0o711)
+        try fleet.startHAProxy()
+        try fleet.startSupervisord(running: 3)
+        #expect(fleet.waitFor(["web/web1", "web/web2"], "ready"), "\(fleet.states())\n\(fleet.listenerLog)")
+        #expect(waitUntil(10) { fleet.listenerLog.contains("Permission denied") }, "the listener did meet the permission error: \(fleet.listenerLog)")
+        #expect(fleet.ctl("restart", "listener").contains("listener: started"))
+        #expect(waitUntil(10) { fleet.listenerLog.contains("SIGTERM: the listener may not reach supervisord (connect unix://\(fleet.supervisorSocket): Permission denied), so it cannot tell whether supervisord stops: HAProxy is left as it is") }, "\(fleet.listenerLog)")
+        #expect(!fleet.listenerLog.contains("supervisord is gone"), "\(fleet.listenerLog)")
+        #expect(!fleet.listenerLog.contains("to maint before exiting"), "\(fleet.listenerLog)")
+        #expect(fleet.states()["web/web1"] == "ready" && fleet.states()["web/web2"] == "ready", "\(fleet.states())")
+    }
+
     /// Debian's /etc/hosts names ::1 localhost first; an IPv4-only stats socket is still
     /// reached through tcp://localhost: every address is tried within one --timeout.
     @Test func localhostReachesAnIPv4OnlySocketWhenIPv6IsListedFirst() throws {
