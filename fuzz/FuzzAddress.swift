@@ -1,5 +1,4 @@
 // libFuzzer target: stats-socket addresses and supervisord URLs.
-@_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzAddress(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let text = String(decoding: ByteView(start: data, count: size), as: UTF8.self)
     if case .success(let e) = parseAddress(text) {

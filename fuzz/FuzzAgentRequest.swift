@@ -12,7 +12,6 @@ nonisolated(unsafe) private let answers: AgentAnswers = {
 }()
 nonisolated(unsafe) private let out = FixedBuffer(capacity: 128)
 
-@_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzAgentRequest(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     // As the port hands it on: up to the first end of line, at most 600 bytes.
     var n = 0

@@ -1,5 +1,4 @@
 // libFuzzer target: HAProxy's answers to batched commands, `show servers state` and `show stat`.
-@_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzAnswers(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let all = ByteView(start: data, count: size)
     var pos = 0

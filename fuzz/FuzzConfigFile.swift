@@ -1,6 +1,5 @@
 // libFuzzer target: supervisor's configuration files (supervisorctl's, and supervisord's own
 // for its credentials), read by its parser's rules.
-@_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzConfigFile(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let text = Array(ByteView(start: data, count: size))
     let file = ConfigFile.parse(text, path: "/etc/supervisor/supervisord.conf")

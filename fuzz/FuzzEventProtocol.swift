@@ -1,6 +1,5 @@
 // libFuzzer target: supervisord's header lines and payloads through the event reader, fed in
 // chunks whose sizes come from the input too.
-@_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzEventProtocol(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     guard size > 0 else { return 0 }
     let chunk = Int(data[0]) + 1

@@ -1,5 +1,4 @@
 // libFuzzer target: PROGRAM:BACKEND/SERVER mappings and --on STATE=ACTION overrides.
-@_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzMapping(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let text = String(decoding: ByteView(start: data, count: size), as: UTF8.self)
     if case .success(let m) = Mapping.parse(text) {

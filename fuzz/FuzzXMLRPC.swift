@@ -1,6 +1,5 @@
 // libFuzzer target: supervisord's XML-RPC answers (HTTP status, headers, body), fed in chunks
 // whose sizes come from the input too. Whatever arrives, the buffers stay their size.
-@_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzXMLRPC(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     guard size > 0 else { return 0 }
     let chunk = Int(data[0]) % 64 + 1

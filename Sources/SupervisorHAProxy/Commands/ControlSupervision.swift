@@ -70,9 +70,23 @@ extension ProcessControl {
         return states
     }
 
-    /// After a give-up: every server of `steps` as its program's state explains it (RUNNING:
-    /// ready; anything else: maint), from supervisord's own word. False (each said) where that
-    /// could not be done: what is left where.
+    /// Before a stop touches HAProxy: each server's admin state on each socket, for a give-up
+    /// to put back (`restore`). A socket that cannot be read leaves its servers unknown.
+    func recordAdminStates(_ groups: [ServerGroup]) throws {
+        let now = shim_now_ms()
+        for g in groups { g.readAdmin(now: now) }
+        try wait { groups.allSatisfy { !$0.busy } }
+        for g in groups {
+            for (k, t) in g.targets.enumerated() {
+                adminBefore[g.peer.display + " " + t.name] = g.outcome == .ok ? g.admin[k] : nil
+            }
+        }
+    }
+
+    /// After a give-up: every server of `steps` as it was when the command found it, unless
+    /// its program is not running (then maint), from supervisord's own word: a server the
+    /// operator had in maint or drain stays there, and one never seen is left as it is
+    /// (said). False (each said) where that could not be done: what is left where.
     func restore(_ steps: [Step]) throws -> Bool {
         var running: [Step] = [], down: [Step] = []
         for h in Set(steps.map(\.host)) {
@@ -85,15 +99,26 @@ extension ProcessControl {
             }
         }
         var ok = true
-        for (part, state) in [(running, AdminState.ready), (down, .maint)] where !part.isEmpty {
-            let groups = serverGroups(part)
-            ok = try everywhere(groups, { $0.set(state, now: $1) }) { g in
+        var unknown: [String] = []
+        var parts: [(ServerGroup, AdminState, String)] = serverGroups(down).map { ($0, .maint, "supervisord says not running") }
+        for g in serverGroups(running) {
+            for state in AdminState.allCases {
+                let targets = g.targets.filter { adminBefore[g.peer.display + " " + $0.name] == state }
+                if !targets.isEmpty { parts.append((made(ServerGroup(client: g.client, targets: targets)), state, "as before the command; supervisord says RUNNING")) }
+            }
+            unknown += g.targets.filter { adminBefore[g.peer.display + " " + $0.name] == nil }.map { "\($0.name) at \(g.peer.display)" }
+        }
+        for (g, state, why) in parts {
+            ok = try everywhere([g], { $0.set(state, now: $1) }) { g in
                 "\(g.peer.errorText); left there as they are: \(g.targets.map(\.name).joined(separator: ", ")) (to put back: set server ... state \(state.word))"
             } && ok
-            let back = groups.filter { $0.outcome == .ok }.map(\.peer.display)
-            if !back.isEmpty {
-                say("put back: \(names(part)) \(state.word) at \(back.joined(separator: ", ")) (supervisord says \(state == .ready ? "RUNNING" : "not running"))")
+            if g.outcome == .ok {
+                say("put back: \(g.targets.map(\.name).joined(separator: ", ")) \(state.word) at \(g.peer.display) (\(why))")
             }
+        }
+        if !unknown.isEmpty {
+            fail("left as they are: \(unknown.joined(separator: ", ")) (what they were before the command could not be read there)")
+            ok = false
         }
         return ok
     }

@@ -40,8 +40,17 @@ final class ProcessControl {
     /// The first INT, HUP or TERM: the current step is finished (or, during a drain, undone)
     /// and the command exits 1.
     private(set) var interrupted: Int32?
+    private var interruptedAt: Int64 = 0
+    /// Within this, the same signal again is a copy of the first, not a second request: GNU
+    /// timeout (a cancelled CI job) signals the command and then its whole group, a
+    /// terminal's Ctrl-C reaches every process of the foreground group.
+    static let signalCopyMs: Int64 = 500
+    /// Every group this run made, in order: what it last asked of HAProxy, for an exit now.
+    private var groupsMade: [ServerGroup] = []
     private let startedAt = shim_now_ms()
     var hosts: [Host] = []
+    /// "SOCKET BACKEND/SERVER" -> its admin state when the current stop began (`restore`).
+    var adminBefore: [String: AdminState] = [:]
 
     init(options: ControlOptions, environment: Environment, executable: String) {
         self.options = options
@@ -111,11 +120,17 @@ final class ProcessControl {
 
     private func runSteps() throws -> Int32 {
         signals = SignalChannel(policy.handled, error: error) { [unowned self] sig in
-            if interrupted != nil {
-                fail("\(signalName(sig)) again: exiting now")
+            let now = shim_now_ms()
+            if let first = interrupted {
+                if sig == first && now - interruptedAt < ProcessControl.signalCopyMs {
+                    say("\(signalName(sig)) again \(now - interruptedAt) ms later: a copy of the first (sent to the whole process group), not a second request")
+                    return
+                }
+                fail("\(signalName(sig)) again: exiting now; \(leftBehind())")
                 return reactor.stop(.status(128 + sig))
             }
             interrupted = sig
+            interruptedAt = now
             say("\(signalName(sig)): finishing the current step (a drain is undone), then exiting (again to exit now)")
         }
         if let signals { reactor.add(signals) }
@@ -178,7 +193,36 @@ final class ProcessControl {
                 }
             }
         }
-        return bySocket.map { text, targets in ServerGroup(client: clients[text]!, targets: targets) }
+        return bySocket.map { text, targets in made(ServerGroup(client: clients[text]!, targets: targets)) }
+    }
+
+    /// Registers a group this run made, for `leftBehind`.
+    func made(_ g: ServerGroup) -> ServerGroup {
+        groupsMade.append(g)
+        return g
+    }
+
+    /// What an exit now leaves at HAProxy: each server's last state this run asked for, per
+    /// socket, and whether HAProxy took it.
+    func leftBehind() -> String {
+        var last: [String: String] = [:], order: [String] = []
+        for g in groupsMade {
+            for (k, t) in g.targets.enumerated() {
+                let key = "\(t.name) at \(g.peer.display)"
+                let what: String
+                if let gates = g.gates, gates.holding(k) {
+                    what = "out of rotation at its readiness gate (drain or maint)"
+                } else if let w = g.wanted {
+                    what = g.settled && g.outcome == .ok ? String(describing: w.word) : "\(w.word) asked, not confirmed"
+                } else {
+                    continue
+                }
+                if last[key] == nil { order.append(key) }
+                last[key] = what
+            }
+        }
+        guard !order.isEmpty else { return "nothing was set at HAProxy" }
+        return "left: " + order.map { "\($0): \(last[$0]!)" }.joined(separator: "; ")
     }
 
     /// Starts an exchange on every group and waits for them all; false (each failure said)
@@ -211,6 +255,7 @@ final class ProcessControl {
         let groups = serverGroups(steps)
         let what = names(steps.filter(\.hasServers))
         if !groups.isEmpty {
+            try recordAdminStates(groups)
             let drain = Drain(groups, reactor: reactor, pollEveryMs: ProcessControl.pollEveryMs)
             drain.onFirstCount = { [unowned self] n in say("draining \(what): \(n) session(s)") }
             let t0 = shim_now_ms()

@@ -114,7 +114,7 @@ final class Drain {
                 if g.sessions == 0 { waiting[k] = false } else { nextReadAt[k] = now + pollEveryMs }
             }
             countFirst()
-        case .idle, .gating:
+        case .idle, .gating, .readingAdmin:
             break
         }
         check(now: now)

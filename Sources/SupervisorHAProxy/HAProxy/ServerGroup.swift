@@ -12,7 +12,7 @@ import CSocketShim
 ///
 /// `admit` is `set(.ready)` through the readiness gate: every target ready once it serves.
 final class ServerGroup: HAProxyAnswers {
-    enum Step: Equatable { case idle, setting(AdminState), readingStat, gating }
+    enum Step: Equatable { case idle, setting(AdminState), readingStat, readingAdmin, gating }
     enum Outcome: Equatable { case none, ok, failed }
 
     let client: HAProxyClient
@@ -42,6 +42,9 @@ final class ServerGroup: HAProxyAnswers {
     let status: [FixedBuffer]
     private(set) var othersUp: [Int]
     private var seen: [Bool]
+    /// Per target, from the last `show servers state` (`readAdmin`): its forced admin state,
+    /// nil when not found there.
+    private(set) var admin: [AdminState?]
     /// While admitting: the targets' gates, and when they are next read.
     private(set) var gates: ReadinessGates?
     private var gateTimer: Timer?
@@ -59,6 +62,7 @@ final class ServerGroup: HAProxyAnswers {
         seen = Array(repeating: false, count: targets.count)
         status = targets.map { _ in FixedBuffer(capacity: 32) }
         othersUp = Array(repeating: 0, count: targets.count)
+        admin = Array(repeating: nil, count: targets.count)
     }
 
     var peer: Peer { client.peer }
@@ -81,7 +85,7 @@ final class ServerGroup: HAProxyAnswers {
         wanted = state
         wantedAt = now
         settled = false
-        if step == .readingStat {
+        if step == .readingStat || step == .readingAdmin {
             client.abandonRead()
             end(.failed, now: now, notify: false)
         }
@@ -107,7 +111,7 @@ final class ServerGroup: HAProxyAnswers {
         wantedAt = now
         settled = false
         nextGateRead = now
-        if step == .readingStat {
+        if step == .readingStat || step == .readingAdmin {
             client.abandonRead()
             end(.failed, now: now, notify: false)
         }
@@ -156,6 +160,15 @@ final class ServerGroup: HAProxyAnswers {
         client.showStat(backends: backends, now: now, for: self)
     }
 
+    /// `show servers state`: each target's forced admin state, into `admin`.
+    func readAdmin(now: Int64) {
+        guard step == .idle else { return }
+        for k in admin.indices { admin[k] = nil }
+        step = .readingAdmin
+        outcome = .none
+        client.showServersState(now: now, for: self)
+    }
+
     private func send(_ state: AdminState, now: Int64, within timeoutMs: Int? = nil) {
         step = .setting(state)
         outcome = .none
@@ -186,6 +199,13 @@ final class ServerGroup: HAProxyAnswers {
     }
 
     // MARK: answers
+
+    func serverState(_ line: ServerStateLine) {
+        for (k, t) in targets.enumerated() where t.backend.withBytes({ line.backend.equals($0) })
+            && t.server.withBytes({ line.server.equals($0) }) {
+            admin[k] = AdminState(adminBits: line.adminBits)
+        }
+    }
 
     func stat(_ line: StatLine) {
         for (k, t) in targets.enumerated() where t.backend.withBytes({ line.backend.equals($0) }) {

@@ -107,10 +107,34 @@ private func unexplained(_ stack: LoadStack) -> [String] {
                              "--socket", "unix://" + hang.path, "--map", "app1:app/app1", "app1"])
         #expect(r.status == 1, "\(r.out)\(r.err)")
         #expect(r.err.contains("cannot drain app1"), "\(r.err)")
-        #expect(r.out.contains("put back: app1 ready at unix://\(stack.adminSocket) (supervisord says RUNNING)"), "\(r.out)")
-        #expect(r.err.contains("left there as they are: app/app1 (to put back: set server ... state ready)"), "\(r.err)")
+        #expect(r.out.contains("put back: app/app1 ready at unix://\(stack.adminSocket) (as before the command; supervisord says RUNNING)"), "\(r.out)")
+        #expect(r.err.contains("left as they are: app/app1 at unix://\(hang.path) (what they were before the command could not be read there)"), "\(r.err)")
         #expect(serverView(stack.adminSocket)["app/app1"]?.admin == "ready", "not left in drain")
         #expect(stack.pid("app1") == pid)
+    }
+
+    /// The operator had app1 in maint and app2 in drain before a stop that gives up (a second
+    /// socket hangs): each is put back as it was, never to ready on a guess from
+    /// supervisord's RUNNING (which the 1.x-era rule did: the control is the test above,
+    /// where ready was what it had been).
+    @Test func aGiveUpPutsBackWhatTheOperatorHadSet() throws {
+        let stack = try LoadStack(.plain, listener: false)
+        defer { stack.stop() }
+        try stack.start()
+        let hang = try StandIn(unixPath: stack.dir.file("hang.sock"), mode: .hang)
+        defer { hang.stop() }
+        _ = adminCommand(stack.adminSocket, "set server app/app1 state maint")
+        _ = adminCommand(stack.adminSocket, "set server app/app2 state drain")
+        #expect(serverView(stack.adminSocket)["app/app1"]?.admin == "maint" && serverView(stack.adminSocket)["app/app2"]?.admin == "drain")
+        let r = try control(["stop", "--timeout", "1", "-c", stack.config(), "--socket", "unix://" + stack.adminSocket,
+                             "--socket", "unix://" + hang.path, "--map", "app1:app/app1", "--map", "app2:app/app2", "app1", "app2"])
+        #expect(r.status == 1, "\(r.out)\(r.err)")
+        #expect(r.err.contains("cannot drain app1, app2"), "\(r.err)")
+        #expect(r.out.contains("put back: app/app1 maint at unix://\(stack.adminSocket) (as before the command; supervisord says RUNNING)"), "\(r.out)")
+        #expect(r.out.contains("put back: app/app2 drain at unix://\(stack.adminSocket) (as before the command; supervisord says RUNNING)"), "\(r.out)")
+        let view = serverView(stack.adminSocket)
+        #expect(view["app/app1"]?.admin == "maint" && view["app/app2"]?.admin == "drain", "\(view)")
+        #expect(stack.status()["app1"] == "RUNNING" && stack.status()["app2"] == "RUNNING")
     }
 
     /// A supervisord that accepts and never answers: --timeout bounds every call.
@@ -166,6 +190,73 @@ private func unexplained(_ stack: LoadStack) -> [String] {
                 #expect(stack.pid("app1") != pid, "finished: restarted")
             }
         }
+    }
+}
+
+@Suite(.serialized, .timeLimit(.minutes(4))) struct ControlUnderRepeatedSignals {
+    /// A rolling restart of app1 and app2 (a slow request in flight keeps a drain waiting),
+    /// TERM once its output says `moment`, and TERM again `gapMs` later.
+    private func restartSignalledTwice(at moment: String, gapMs: UInt32) throws -> (status: Int32?, out: String, err: String, unexplained: [String]) {
+        let stack = try LoadStack(.plain, listener: false, backends: .init(delay: 4))
+        defer { stack.stop() }
+        try stack.start()
+        let get = "import urllib.request, threading; u = 'http://127.0.0.1:\(stack.frontendPort)/'; "
+            + "t = [threading.Thread(target=urllib.request.urlopen, args=(u,)) for _ in range(2)]; [x.start() for x in t]; [x.join() for x in t]"
+        let request = try Child("/usr/bin/python3", ["-c", get])
+        defer { request.stop() }
+        usleep(300_000)
+        var env = ProcessInfo.processInfo.environment
+        env["SUPERVISOR_SERVER_URL"] = nil
+        let c = try Child(Paths.binary, ["restart", "-c", stack.config(), "--socket", "unix://" + stack.adminSocket,
+                                         "--map", "app1:app/app1", "--map", "app2:app/app2", "--rolling", "app1", "app2"],
+                          environment: env, stdout: stack.dir.file("r.out"), stderr: stack.dir.file("r.err"))
+        guard waitUntil(30, { stack.dir.read("r.out").contains(moment) }) else {
+            throw TestFailure("never drained: \(stack.dir.read("r.out"))\(stack.dir.read("r.err"))")
+        }
+        c.signal(SIGTERM)
+        usleep(gapMs * 1000)
+        c.signal(SIGTERM)
+        let status = c.waitExit(60)
+        _ = waitUntil(10) { unexplained(stack).isEmpty }
+        return (status, stack.dir.read("r.out"), stack.dir.read("r.err"), unexplained(stack))
+    }
+
+    /// The second TERM 150 ms after the first, while app1's start is being finished: a copy
+    /// (GNU timeout signals the command, then its whole group), not a second request.
+    @Test func twoCopiesOfOneTermAreOneRequest() throws {
+        let r = try restartSignalledTwice(at: "stopped app1 after", gapMs: 150)
+        #expect(r.status == 1, "not 143: the copy did not abandon the step\n\(r.out)\(r.err)")
+        #expect(r.out.contains("SIGTERM again") && r.out.contains("a copy of the first"), "\(r.out)")
+        #expect(r.err.contains("SIGTERM: stopped before app2; not touched: app2"), "\(r.err)")
+        #expect(r.unexplained.isEmpty, "\(r.unexplained)")
+    }
+
+    /// The control: a real second request (700 ms later, while app1's start is finished)
+    /// still exits at once (143), and says what it leaves where.
+    @Test func aSecondTermLaterExitsAtOnceSayingWhatItLeaves() throws {
+        let r = try restartSignalledTwice(at: "stopped app1 after", gapMs: 700)
+        #expect(r.status == 128 + SIGTERM, "\(r.out)\(r.err)")
+        #expect(r.err.contains("SIGTERM again: exiting now; left: app/app1 at unix://"), "\(r.err)")
+    }
+
+    /// The same through GNU timeout itself, as a cancelled CI job: whenever it fires, the
+    /// command exits 1 and every server is as its program's state explains.
+    @Test func aRestartUnderGNUTimeoutLeavesEveryServerExplained() throws {
+        let stack = try LoadStack(.plain, listener: false, backends: .init(delay: 4))
+        defer { stack.stop() }
+        try stack.start()
+        let get = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:\(stack.frontendPort)/')"
+        let request = try Child("/usr/bin/python3", ["-c", get])
+        defer { request.stop() }
+        usleep(300_000)
+        var env = ProcessInfo.processInfo.environment
+        env["SUPERVISOR_SERVER_URL"] = nil
+        let r = try run(which("timeout"), ["-s", "TERM", "2", Paths.binary, "restart", "-c", stack.config(), "--socket", "unix://" + stack.adminSocket,
+                                           "--map", "app1:app/app1", "--map", "app2:app/app2", "--rolling", "app1", "app2"],
+                        environment: env, seconds: 60)
+        #expect(r.status == 124 || r.status == 1, "timeout's 124 for a command that ended on its TERM, never 143: \(r.out)\(r.err)")
+        #expect(!r.err.contains("again: exiting now"), "\(r.err)")
+        #expect(waitUntil(10) { unexplained(stack).isEmpty }, "\(unexplained(stack))\n\(r.out)\(r.err)")
     }
 }
 
