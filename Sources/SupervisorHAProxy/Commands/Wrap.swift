@@ -36,7 +36,8 @@ final class Wrapper {
 
     static let statEveryMs: Int64 = 100
     static let supervisorEveryMs: Int64 = 250
-    static let defaultStopWaitMs = 10_000
+    /// The drain's bound when stopwaitsecs is unknown.
+    static let unknownStopWaitDrainMs = 5_000
 
     let options: WrapOptions
     let log: Logger
@@ -52,9 +53,11 @@ final class Wrapper {
     private var drain: Drain?
     /// Asks supervisord again while the program starts; ends the wait for the last `maint`.
     private var timer: Timer!
+    /// supervisord's stopwaitsecs for the program, in ms, once read.
     private var stopWaitMs: Int?
-    /// supervisord's stopwaitsecs for the program, in ms, or the default when unknown.
-    private var stopWait: Int { stopWaitMs ?? Wrapper.defaultStopWaitMs }
+    /// The program's stopwaitsecs: `--stop-wait`, else supervisord's; nil when unknown, and
+    /// then the program's group is never killed early (a guess could cut a graceful stop).
+    private var stopWait: Int? { options.stopWaitMs ?? stopWaitMs }
     /// When the stop signal came: supervisord's SIGKILL follows `stopWait` after it.
     private var stopAt: Int64 = 0
     private var configAsked = false
@@ -102,7 +105,7 @@ final class Wrapper {
         let now = shim_now_ms()
         setAll(.maint, now: now)
         if supervisor == nil {
-            log.log(.info, "no supervisord to ask (--supervisor none or no $SUPERVISOR_SERVER_URL): \(serversText) ready \(admission)")
+            log.log(.info, "no supervisord to ask (--supervisor none or no $SUPERVISOR_SERVER_URL): \(serversText) ready \(admission)\(options.stopWaitMs == nil ? "; stopwaitsecs unknown, so the program's group is never killed early (--stop-wait SECONDS)" : "")")
             phase = .running
             admitAll(now: now)
         } else {
@@ -149,7 +152,7 @@ final class Wrapper {
         }
         switch phase {
         case .starting, .running:
-            let drainMs = options.drainTimeoutMs ?? stopWait / 2
+            let drainMs = options.drainTimeoutMs ?? stopWait.map { $0 / 2 } ?? Wrapper.unknownStopWaitDrainMs
             phase = .draining(signal: sig)
             stopAt = now
             log.log(.info, "\(signalName(sig)): draining \(serversText) (at most \(drainMs) ms) before passing it on")
@@ -207,6 +210,7 @@ final class Wrapper {
     private func passOn(_ sig: Int32) {
         phase = .stopping
         child?.send(sig, group: true)
+        guard let stopWait else { return }
         let wait = Int64(stopWait)
         timer.fire(at: max(stopAt + wait - min(1000, wait / 4), shim_now_ms()))
     }
@@ -255,7 +259,7 @@ final class Wrapper {
         switch phase {
         case .starting: askSupervisor(now: now)
         case .stopping:
-            log.log(.warning, "the program is still running \(now - stopAt) ms after \(stopWait / 1000) s of stopwaitsecs began: SIGKILL to its process group before supervisord kills the wrapper")
+            log.log(.warning, "the program is still running \(now - stopAt) ms after \((stopWait ?? 0) / 1000) s of stopwaitsecs began: SIGKILL to its process group before supervisord kills the wrapper")
             child?.send(SIGKILL, group: true)
         case .exiting(let exit): reactor.stop(exit)
         default: break
@@ -269,7 +273,7 @@ final class Wrapper {
         let again = { [unowned self] in
             if phase == .starting { timer.fire(at: shim_now_ms() + Wrapper.supervisorEveryMs) }
         }
-        if !configAsked {
+        if !configAsked && options.stopWaitMs == nil {
             configAsked = true
             let parts = name.bytes.split(separator: colon, maxSplits: 1).map(Array.init)
             let group = parts.first ?? [], process = parts.last ?? []
@@ -278,8 +282,13 @@ final class Wrapper {
                       group.withBytes({ g.equals($0) }), process.withBytes({ n.equals($0) }) else { return }
                 stopWaitMs = wait * 1000
             }, onDone: { [unowned self] failure in
-                if let failure { log.log(.warning, "supervisord's stopwaitsecs unknown (\(failure)); assuming 10 s") }
-                else if let w = stopWaitMs { log.log(.debug, "stopwaitsecs \(w / 1000) s") }
+                if let failure {
+                    log.log(.warning, "supervisord's stopwaitsecs for \(name) unknown (\(failure)): on a stop the program's process group is not killed before it exits or supervisord kills the wrapper, and the drain lasts at most \(options.drainTimeoutMs ?? Wrapper.unknownStopWaitDrainMs) ms (--stop-wait SECONDS gives stopwaitsecs)")
+                } else if let w = stopWaitMs {
+                    log.log(.debug, "stopwaitsecs \(w / 1000) s")
+                } else {
+                    log.log(.warning, "supervisord names no program \(name) in its configuration: stopwaitsecs unknown, so on a stop the program's process group is not killed before it exits or supervisord kills the wrapper (--stop-wait SECONDS gives stopwaitsecs)")
+                }
                 again()
             })
             return

@@ -36,8 +36,11 @@ let wrapHelp = wrapUsage + """
                                given, every argument before -- is a server
       --agent ADDR:PORT        the listener's agent port, asked during a drain (repeatable)
       --timeout SECONDS        bound on one exchange with HAProxy or supervisord (default 2)
-      --drain-timeout SECONDS  longest wait for sessions to end (default: half of the
-                               program's stopwaitsecs from supervisord, else 5)
+      --drain-timeout SECONDS  longest wait for sessions to end (default: half of
+                               stopwaitsecs, else 5)
+      --stop-wait SECONDS      the program's stopwaitsecs, when supervisord cannot be asked
+                               (default: supervisord's; unknown: the program's group is never
+                               killed early, supervisord's SIGKILL ends the wrapper)
       --supervisor URL         supervisord, asked for stopwaitsecs and when the program is
                                RUNNING (default $SUPERVISOR_SERVER_URL; 'none': ready at once)
       --ready-when WHEN        check (the default), connect or running: as the listener's
@@ -62,6 +65,8 @@ struct WrapOptions: Equatable {
     var timing = Timing()
     /// nil: from supervisord's stopwaitsecs.
     var drainTimeoutMs: Int?
+    /// The program's stopwaitsecs (`--stop-wait`); nil: asked of supervisord.
+    var stopWaitMs: Int?
     var supervisor: SupervisorURL?
     /// supervisord's `group:process` name of the wrapped program, from the environment.
     var programName: String?
@@ -95,7 +100,7 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
     o.command = Array(args[(dashes + 1)...])
     var positional: [String] = []
     var walker = ArgumentWalker(Array(args[..<dashes]), flags: ["--help", "--quiet", "--verbose"],
-                                valued: ["--socket", "--timeout", "--drain-timeout", "--supervisor", "--ready-when", "--ready-timeout", "--agent"])
+                                valued: ["--socket", "--timeout", "--drain-timeout", "--supervisor", "--ready-when", "--ready-timeout", "--agent", "--stop-wait"])
     while let item = walker.next() {
         do {
             switch try item.get() {
@@ -107,6 +112,7 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
             case .option("--agent", let v): o.agents.append(try agentAddress(v).get())
             case .option("--timeout", let v): o.timing.timeoutMs = try secondsOption("--timeout", v, allowZero: false).get()
             case .option("--drain-timeout", let v): o.drainTimeoutMs = try secondsOption("--drain-timeout", v, allowZero: true).get()
+            case .option("--stop-wait", let v): o.stopWaitMs = try secondsOption("--stop-wait", v, allowZero: false).get()
             case .option("--supervisor", let v): o.supervisor = try supervisorOption(v, env).get()
             case .option("--ready-when", let v): o.readyWhen = try readyWhenOption(v).get()
             case .option("--ready-timeout", let v): o.readyTimeoutMs = try secondsOption("--ready-timeout", v, allowZero: false).get()

@@ -106,6 +106,51 @@ private func restartBothUnderLoad(_ stack: LoadStack) throws -> (ok: Int, failed
     }
 }
 
+@Suite(.serialized, .timeLimit(.minutes(2))) struct WrapStopWait {
+    /// `wrap` as `user=nobody` while supervisord's socket is out of its reach (a 0700 folder):
+    /// stopwaitsecs cannot be read. A program whose graceful stop takes 10 s (stopwaitsecs=30
+    /// in truth) is never killed on a guess; `stopWait` gives `--stop-wait` (the control).
+    private func stop(stopWait: [String]) throws -> (status: Int32?, graceful: Bool, log: String) {
+        let dir = TempDir()
+        let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
+        defer { haproxy.stop() }
+        let binDir = TempDir()
+        chmod(binDir.path, 0o777)
+        let copy = binDir.file("supervisor-haproxy")
+        try FileManager.default.copyItem(atPath: Paths.staticBinary, toPath: copy)
+        let marker = binDir.file("graceful")
+        var env = ProcessInfo.processInfo.environment
+        env["SUPERVISOR_SERVER_URL"] = "unix://" + dir.file("supervisor.sock")
+        env["SUPERVISOR_PROCESS_NAME"] = "web2"
+        let program = "trap 'sleep 10; echo done > \(marker); exit 0' TERM; while :; do sleep 0.2; done"
+        let w = try Child(which("setpriv"), ["--reuid=65534", "--regid=65534", "--clear-groups", copy, "wrap", "--ready-when", "running"]
+                          + stopWait + [haproxy.tcpAddress, "web/web2", "--", "/bin/sh", "-c", program],
+                          environment: env, stderr: dir.file("wrap.log"))
+        defer { w.stop() }
+        guard waitUntil(10, { dir.read("wrap.log").contains("ready at once") || dir.read("wrap.log").contains("RUNNING") }) else {
+            throw TestFailure("not started: \(dir.read("wrap.log"))")
+        }
+        w.signal(SIGTERM)
+        let status = w.waitExit(20)
+        return (status, FileManager.default.fileExists(atPath: marker), dir.read("wrap.log"))
+    }
+
+    @Test func aStopWaitItCannotReadIsNeverGuessed() throws {
+        let r = try stop(stopWait: [])
+        #expect(r.log.contains("supervisord's stopwaitsecs for web2 unknown (connect unix://") && r.log.contains("Permission denied"), "\(r.log)")
+        #expect(r.graceful, "the program's graceful stop was cut short: \(r.log)")
+        #expect(r.status == 0, "\(r.log)")
+        #expect(!r.log.contains("SIGKILL"), "\(r.log)")
+    }
+
+    @Test func anExplicitStopWaitWins() throws {
+        let r = try stop(stopWait: ["--stop-wait", "4"])
+        #expect(!r.log.contains("stopwaitsecs for web2 unknown"), "not asked: \(r.log)")
+        #expect(r.log.contains("SIGKILL to its process group before supervisord kills the wrapper"), "\(r.log)")
+        #expect(!r.graceful)
+    }
+}
+
 /// Runs `wrap` on a command against the example HAProxy's unix socket; returns the child.
 private func wrap(_ haproxy: HAProxy, _ servers: [String], _ command: [String], options: [String] = [],
                   dir: TempDir, pipeStdin: Bool = false, pipeStdout: Bool = false) throws -> Child {

@@ -14,7 +14,8 @@ final class Fleet {
     private(set) var haproxy: Child?
     private(set) var supervisord: Child?
 
-    /// `backends`: name -> servers (each pointing nowhere; no checks). Nothing listens behind
+    /// `backends`: name -> servers (each pointing nowhere; no checks); `{admin}`, `{tcp}` and
+    /// `{dir}` in `programs` as in `listener`. Nothing listens behind
     /// them, so the listener's readiness gate is off (`--ready-when running`): its own tests
     /// are StartUpTests. `programs`: raw
     /// supervisord sections. `listener`: the listener's arguments after the binary (nil: no
@@ -41,7 +42,7 @@ final class Fleet {
             for s in servers { h += "    server \(s) \(addresses[s] ?? "127.0.0.1:9")\(checks ? " check inter 1s" : "")\n" }
         }
         try h.write(toFile: dir.file("haproxy.cfg"), atomically: true, encoding: .utf8)
-        var s = supervisordBase(dir: dir.path, auth: unixAuth, inet: inet) + programs + "\n"
+        var s = supervisordBase(dir: dir.path, auth: unixAuth, inet: inet) + expand(programs) + "\n"
         if let listener {
             s += """
                 [eventlistener:listener]
@@ -57,6 +58,7 @@ final class Fleet {
 
     func expand(_ text: String) -> String {
         text.replacingOccurrences(of: "{admin}", with: adminSocket).replacingOccurrences(of: "{tcp}", with: "\(tcpPort)")
+            .replacingOccurrences(of: "{dir}", with: dir.path)
     }
 
     func startHAProxy() throws {
