@@ -40,7 +40,8 @@ final class Listener {
         convergence = Convergence(table: MappingTable(options.mappings), sockets: options.sockets,
                                   timing: options.timing, log: log, dryRun: options.dryRun,
                                   readyWhen: options.readyWhen, readyBoundMs: Int64(options.readyTimeoutMs),
-                                  agent: !options.agents.isEmpty, stateFile: options.stateFile, reactor: reactor)
+                                  agent: !options.agents.isEmpty, agentPollers: options.agentPollers,
+                                  stateFile: options.stateFile, reactor: reactor)
         channel = EventChannel(input: input, output: output, log: log) { [unowned self] reader in
             handleEvent(reader)
         }
@@ -78,9 +79,8 @@ final class Listener {
                 return .status(2)
             }
             port.members.forEach(reactor.add)
-            log.log(.info, "answering HAProxy's agent checks at \(port.display)")
+            log.log(.info, "answering HAProxy's agent checks at \(port.display); \(options.agentPollers.isEmpty ? "any client that polls counts as a load balancer (--agent-pollers names them)" : "only polls from --agent-pollers count")")
         }
-        convergence.agent?.started(now: shim_now_ms())
         warnAboutUnprobedServers()
         signals = SignalChannel(policy.handled, error: signalError) { [unowned self] sig in
             stopRequested(sig, now: shim_now_ms())

@@ -6,6 +6,8 @@ struct Options: Equatable {
     var sockets: [SocketSpec] = []
     /// Where to answer HAProxy's agent checks (`--agent`).
     var agents: [Endpoint] = []
+    /// The load balancers' addresses (`--agent-pollers`): the only ones counted as pollers.
+    var agentPollers: [AddressRange] = []
     /// HAProxy's `server-state-file`, kept current (`--state-file`).
     var stateFile: String?
     var mappings: [Mapping] = []
@@ -44,7 +46,7 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
     var positional: [String] = []
     var walker = ArgumentWalker(args, flags: ["--help", "--version", "--quiet", "--verbose", "--check", "--dry-run"],
                                 valued: ["--socket", "--timeout", "--retry-max", "--resync", "--reload-check", "--supervisor", "--on",
-                                         "--ready-when", "--ready-timeout", "--agent", "--state-file"])
+                                         "--ready-when", "--ready-timeout", "--agent", "--state-file", "--agent-pollers"])
     while let item = walker.next() {
         do {
             switch try item.get() {
@@ -57,6 +59,13 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
             case .flag("--dry-run"): o.dryRun = true
             case .option("--socket", let v): o.sockets.append(try socketSpec(v).get())
             case .option("--agent", let v): o.agents.append(try agentAddress(v).get())
+            case .option("--agent-pollers", let v):
+                for part in v.split(separator: ",", omittingEmptySubsequences: false) {
+                    switch AddressRange.parse(String(part)) {
+                    case .success(let r): o.agentPollers.append(r)
+                    case .failure(let e): return .invalid("--agent-pollers: \(e.text)")
+                    }
+                }
             case .option("--state-file", let v):
                 guard v.hasPrefix("/"), !v.bytes.contains(0) else { return .invalid("--state-file '\(v.escaped)': give an absolute path (HAProxy's server-state-file)") }
                 o.stateFile = v
@@ -101,6 +110,9 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
     }
     if o.stateFile != nil && o.sockets.count != 1 {
         return .invalid("--state-file is the state of one HAProxy: give it with exactly one SOCKET (\(o.sockets.count) given)")
+    }
+    if !o.agentPollers.isEmpty && o.agents.isEmpty {
+        return .invalid("--agent-pollers names who may poll the agent port: give it with --agent")
     }
     if o.check && o.sockets.isEmpty { return .invalid("check needs a SOCKET: it asks HAProxy itself") }
     o.supervisor = o.supervisor?.withParentCredentials(env, found: &o.startupNotes, missing: &o.startupWarnings)

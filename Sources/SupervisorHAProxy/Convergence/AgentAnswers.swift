@@ -11,8 +11,15 @@ import CSocketShim
 //   for a name not mapped, `state-not-known-yet` before supervisord said anything: words
 //   HAProxy reports and ignores (it changes nothing). The asker is counted as a poller.
 // - `BACKEND/SERVER seen` (`wrap`, `restart`): `WORD SEEN/POLLERS`: how many of the HAProxy
-//   instances polling this server (by IP) have been told WORD since it became the word. In
-//   the listener's first 10 s, a server nobody has polled yet counts one poller unseen.
+//   instances polling this server (by IP) have been told WORD since it became the word. A
+//   server no HAProxy polls counts one poller unseen: "every HAProxy was told" is never
+//   said of nobody (a restarted listener cannot know who polls until they poll).
+//
+// Who counts as an HAProxy (docs/security in the README): with `--agent-pollers`, only the
+// addresses named there; any other poll is answered `unlisted-poller` (a word HAProxy
+// reports and ignores) and counts for nothing. Without it, any client that polls counts,
+// but a poller still current is never pushed out by a newcomer: a stranger polling from
+// many addresses cannot make the real balancers forgotten.
 
 final class AgentAnswers: AgentAnswering {
     enum Word: Equatable {
@@ -41,16 +48,13 @@ final class AgentAnswers: AgentAnswering {
     /// A poller seen once is active this long; one seen twice, for three of its intervals.
     static let firstPollActiveMs: Int64 = 10_000
     static let unknownNamesLogged = 16
+    static let unlistedLogged = 16
 
     private let table: MappingTable
     private let log: Logger
     private let gated: Bool
     private let boundMs: Int64
     private unowned let reactor: Reactor
-    /// When the listener began to answer: until `firstPollActiveMs` after it, a server no
-    /// HAProxy has polled yet counts one poller not yet seen (a listener that restarts does
-    /// not know who polls; it must not call a drain seen by all before it could know).
-    private var startedAt: Int64?
     private(set) var word: [Word]
     /// The change counter when each server's word began, and when each poller was last told.
     private var since: [Int]
@@ -65,13 +69,21 @@ final class AgentAnswers: AgentAnswering {
     private var probeWarned: [Bool]
     private let unknownNames = (0..<AgentAnswers.unknownNamesLogged).map { _ in FixedBuffer(capacity: 512) }
     private var unknownCount = 0
+    /// `--agent-pollers`: the only addresses whose polls count (empty: any).
+    private let allowed: [AddressRange]
+    private var unlisted: [PeerIP] = []
+    /// Per server: a newcomer found every slot taken by a current poller (said once).
+    private var full: [Bool]
 
     /// `--dry-run`: every poll is answered `dry-run`, a word HAProxy ignores (the query still
     /// tells what would be answered).
     private let dryRun: Bool
 
-    init(table: MappingTable, readyWhen: ReadyWhen, boundMs: Int64, reactor: Reactor, log: Logger, dryRun: Bool = false) {
+    init(table: MappingTable, readyWhen: ReadyWhen, boundMs: Int64, reactor: Reactor, log: Logger, dryRun: Bool = false,
+         pollers: [AddressRange] = []) {
         self.table = table
+        allowed = pollers
+        unlisted.reserveCapacity(AgentAnswers.unlistedLogged)
         self.dryRun = dryRun
         self.log = log
         self.reactor = reactor
@@ -89,6 +101,7 @@ final class AgentAnswers: AgentAnswering {
         probing = Array(repeating: false, count: n)
         probeSince = Array(repeating: 0, count: n)
         probeWarned = Array(repeating: false, count: n)
+        full = Array(repeating: false, count: n)
         for t in 0..<n {
             var address: Endpoint?
             table.forEachMapping(ofTarget: t) { m in address = address ?? table.mappings[m].address }
@@ -159,13 +172,20 @@ final class AgentAnswers: AgentAnswering {
     func seen(_ t: Int, now: Int64) -> (told: Int, pollers: Int) {
         var told = 0, pollers = 0
         let base = t * AgentAnswers.pollersPerServer
-        for i in base..<base + AgentAnswers.pollersPerServer where pollerIP[i] != .none {
-            let window = pollerGap[i] > 0 ? 3 * pollerGap[i] + 500 : AgentAnswers.firstPollActiveMs
-            guard now - pollerLast[i] <= window else { continue }
+        for i in base..<base + AgentAnswers.pollersPerServer where current(i, now: now) {
             pollers += 1
             if pollerTold[i] >= since[t] { told += 1 }
         }
-        return (told, pollers)
+        // Nobody polls it (yet): one unseen, never "all told" of nobody.
+        return pollers == 0 ? (0, 1) : (told, pollers)
+    }
+
+    /// Whether poller slot i polls still: within three of its intervals, or `firstPollActiveMs`
+    /// of a first poll.
+    private func current(_ i: Int, now: Int64) -> Bool {
+        guard pollerIP[i] != .none else { return false }
+        let window = pollerGap[i] > 0 ? 3 * pollerGap[i] + 500 : AgentAnswers.firstPollActiveMs
+        return now - pollerLast[i] <= window
     }
 
     /// Whether every poller of every server has been told its word.
@@ -186,6 +206,15 @@ final class AgentAnswers: AgentAnswering {
             }
             if pollerIP[i] == .none || pollerLast[i] < pollerLast[slot] { slot = i }
         }
+        if pollerIP[slot] != ip && current(slot, now: now) {
+            // Every place holds a poller that still polls: the newcomer is not counted (it
+            // is answered all the same), and no current poller is forgotten for it.
+            if !full[t] {
+                full[t] = true
+                log.log(.warning, "agent: more than \(AgentAnswers.pollersPerServer) addresses poll \(table.targets[t].name); the newest are not counted as load balancers (--agent-pollers names which are)")
+            }
+            return
+        }
         if pollerIP[slot] == ip {
             pollerGap[slot] = now - pollerLast[slot]
         } else {
@@ -198,9 +227,6 @@ final class AgentAnswers: AgentAnswering {
     }
 
     // MARK: answering
-
-    /// The ports are open from `now` on.
-    func started(now: Int64) { startedAt = now }
 
     func answer(_ line: ByteView, from peer: PeerIP, now: Int64, into answer: FixedBuffer) -> Bool {
         var end = line.count
@@ -220,13 +246,18 @@ final class AgentAnswers: AgentAnswering {
         }
         if query.count > 0 {
             let s = seen(t, now: now)
-            let young = startedAt.map { now - $0 < AgentAnswers.firstPollActiveMs } ?? true
             answer.append(word[t].text)
             answer.append(byte: space)
             answer.append(decimal: s.told)
             answer.append(byte: slash)
-            answer.append(decimal: s.pollers == 0 && young ? 1 : s.pollers)
+            answer.append(decimal: s.pollers)
             answer.append(byte: newline)
+            return true
+        }
+        if !allowed.isEmpty && !allowed.contains(where: { $0.contains(peer) }) {
+            // Not a load balancer the operator named: told nothing, counted for nothing.
+            answer.append("unlisted-poller\n")
+            noteUnlisted(peer, request)
             return true
         }
         if dryRun {
@@ -251,6 +282,24 @@ final class AgentAnswers: AgentAnswering {
             guard Target.invalidByte(in: [b]) == nil else { return false }
         }
         return true
+    }
+
+    /// Each address outside `--agent-pollers` is said once (the first few of them).
+    private func noteUnlisted(_ peer: PeerIP, _ request: ByteView) {
+        guard !unlisted.contains(peer) else { return }
+        if unlisted.count == AgentAnswers.unlistedLogged {
+            unlisted.append(peer)
+            return log.log(.warning, "agent port: more than \(AgentAnswers.unlistedLogged) addresses outside --agent-pollers polled; no more are logged")
+        }
+        guard unlisted.count < AgentAnswers.unlistedLogged else { return }
+        unlisted.append(peer)
+        guard let l = log.begin(.warning) else { return }
+        l.append("agent port: ")
+        peer.append(to: l)
+        l.append(" polled '")
+        l.append(escaping: request.slice(0..<min(request.count, 300)))
+        l.append("' but is not in --agent-pollers: answered 'unlisted-poller' and not counted as a load balancer; said once")
+        log.end()
     }
 
     /// Each distinct unknown request is said once (the first few of them), never per poll.

@@ -23,7 +23,7 @@ final class Convergence {
     private var eventDuringSync: [Bool]
 
     init(table: MappingTable, sockets: [SocketSpec], timing: Timing, log: Logger, dryRun: Bool,
-         readyWhen: ReadyWhen = .check, readyBoundMs: Int64 = 60_000, agent: Bool = false, stateFile: String? = nil, reactor: Reactor) {
+         readyWhen: ReadyWhen = .check, readyBoundMs: Int64 = 60_000, agent: Bool = false, agentPollers: [AddressRange] = [], stateFile: String? = nil, reactor: Reactor) {
         self.table = table
         self.readyWhen = readyWhen
         self.readyBoundMs = readyBoundMs
@@ -33,7 +33,8 @@ final class Convergence {
         self.dryRun = dryRun
         desired = Array(repeating: nil, count: table.targets.count)
         eventDuringSync = Array(repeating: false, count: table.targets.count)
-        self.agent = agent ? AgentAnswers(table: table, readyWhen: readyWhen, boundMs: readyBoundMs, reactor: reactor, log: log, dryRun: dryRun) : nil
+        self.agent = agent ? AgentAnswers(table: table, readyWhen: readyWhen, boundMs: readyBoundMs, reactor: reactor, log: log, dryRun: dryRun,
+                                          pollers: agentPollers) : nil
         instances = sockets.enumerated().map { i, s in HAProxyInstance(s, convergence: self, stateFile: i == 0 ? stateFile : nil) }
     }
 

@@ -71,6 +71,23 @@ struct PeerIP: Equatable {
     /// An IPv4 address as the kernel keeps it (network order in memory: 127.0.0.1 is 0x0100007f).
     init(v4: UInt64) { low = v4 }
 
+    /// The address from its bytes in network order (4 of them for IPv4, 16 for IPv6).
+    init(bytes: [UInt8], isV6: Bool) {
+        self.isV6 = isV6
+        var words: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &words) { w in
+            for i in 0..<(isV6 ? 16 : 4) { w[i] = bytes[i] }
+        }
+        high = isV6 ? words.0 : 0
+        low = isV6 ? words.1 : words.0
+    }
+
+    /// Byte i of the address in network order.
+    func byte(_ i: Int) -> UInt8 {
+        if !isV6 { return UInt8((low >> UInt64(8 * i)) & 0xff) }
+        return UInt8(((i < 8 ? high : low) >> UInt64(8 * (i % 8))) & 0xff)
+    }
+
     init(_ a: UnsafePointer<shim_addr>) {
         var bytes: (UInt64, UInt64) = (0, 0)
         let n = withUnsafeMutableBytes(of: &bytes) { shim_addr_ip(a, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }

@@ -57,10 +57,9 @@ private func ask(_ a: AgentAnswers, _ line: String, from ip: UInt64 = 0x0100007f
 
     @Test func seenCountsThePollersToldSinceTheWordBegan() {
         let (a, _) = answers(["app1:web/app1"])
-        a.started(now: 0)
         a.changed(0, to: .ready, now: 0)
-        #expect(ask(a, "web/app1 seen", now: 500) == "ready 0/1\n", "nobody polled yet, in the first 10 s: one unseen")
-        #expect(ask(a, "web/app1 seen", now: 10_500) == "ready 0/0\n", "nobody polls")
+        #expect(ask(a, "web/app1 seen", now: 500) == "ready 0/1\n", "nobody polled yet: one unseen")
+        #expect(ask(a, "web/app1 seen", now: 10_500) == "ready 0/1\n", "nobody polls, 10 s on: still one unseen, never 0/0")
         _ = ask(a, "web/app1", from: 2, now: 1000)
         _ = ask(a, "web/app1", from: 3, now: 1000)
         #expect(ask(a, "web/app1 seen", now: 1100) == "ready 2/2\n")
@@ -77,7 +76,6 @@ private func ask(_ a: AgentAnswers, _ line: String, from ip: UInt64 = 0x0100007f
 
     @Test func aPollerThatStopsPollingAgesOut() {
         let (a, _) = answers(["app1:web/app1"])
-        a.started(now: 0)
         a.changed(0, to: .ready, now: 0)
         for t in stride(from: Int64(1000), through: 3000, by: 500) { _ = ask(a, "web/app1", from: 2, now: t) }
         _ = ask(a, "web/app1", from: 3, now: 3000)
@@ -86,6 +84,69 @@ private func ask(_ a: AgentAnswers, _ line: String, from ip: UInt64 = 0x0100007f
         #expect(ask(a, "web/app1 seen", now: 3500) == "drain 1/2\n")
         // 2 polled every 500 ms and went quiet: gone after three of its intervals.
         #expect(ask(a, "web/app1 seen", now: 5100) == "drain 1/1\n")
+    }
+
+    /// A listener restarted while HAProxy's agent-inter is longer than the 10 s it once gave
+    /// itself: `seen` said 0/0 and a wrap passed TERM with HAProxy still sending requests.
+    @Test func noPollerIsNeverEveryPollerTold() {
+        let (a, _) = answers(["app1:web/app1"])
+        a.changed(0, to: .drain, now: 0)
+        for now in [Int64(0), 9_999, 10_001, 60_000, 600_000] {
+            #expect(ask(a, "web/app1 seen", now: now) == "drain 0/1\n", "at \(now) ms")
+            #expect(!a.everyPollerTold(now: now))
+        }
+        _ = ask(a, "web/app1", from: 2, now: 15_000)
+        #expect(ask(a, "web/app1 seen", now: 15_000) == "drain 1/1\n", "its first poll told it")
+    }
+
+    /// A stranger polling from eight more addresses once the balancer polls: the balancer
+    /// stays counted, so `seen` never says every HAProxy was told while it was not.
+    @Test func newcomersNeverPushOutAPollerThatStillPolls() {
+        let log = Logger()
+        log.captured = []
+        let (a, _) = answers(["app1:web/app1"], log: log)
+        a.changed(0, to: .ready, now: 0)
+        for t in stride(from: Int64(0), through: 2000, by: 500) { _ = ask(a, "web/app1", from: 1, now: t) }
+        a.changed(0, to: .drain, now: 2100)
+        for ip in UInt64(2)...9 { _ = ask(a, "web/app1", from: ip, now: 2200) }
+        #expect(ask(a, "web/app1 seen", now: 2200) == "drain 7/8\n", "the balancer (not told yet) kept its place; one stranger not counted")
+        #expect(!a.everyPollerTold(now: 2200))
+        #expect(log.captured!.filter { $0.contains("more than 8 addresses poll web/app1") }.count == 1, "\(log.captured!)")
+        _ = ask(a, "web/app1", from: 1, now: 2500)
+        #expect(ask(a, "web/app1 seen", now: 2500) == "drain 8/8\n")
+        // The balancer goes quiet (removed): after three of its intervals its place is free.
+        _ = ask(a, "web/app1", from: 10, now: 4100)
+        #expect(ask(a, "web/app1 seen", now: 4100).hasSuffix("/8\n"))
+    }
+
+    /// `--agent-pollers`: only the named balancers count; any other poll is told nothing.
+    @Test func onlyTheNamedPollersCount() throws {
+        let log = Logger()
+        log.captured = []
+        let table = MappingTable([try Mapping.parse("app1:web/app1").get()])
+        let ranges = try ["127.0.0.1", "10.1.0.0/16"].map { try AddressRange.parse($0).get() }
+        let a = AgentAnswers(table: table, readyWhen: .running, boundMs: 60_000, reactor: Reactor(), log: log, pollers: ranges)
+        a.changed(0, to: .drain, now: 0)
+        #expect(ask(a, "web/app1", from: 0x0100_007f, now: 100) == "drain\n")
+        #expect(ask(a, "web/app1", from: 0x0900_010a, now: 100) == "drain\n", "10.1.0.9 is in 10.1.0.0/16")
+        for ip in UInt64(2)...40 { #expect(ask(a, "web/app1", from: ip << 24 | 0x7f, now: 200) == "unlisted-poller\n") }
+        #expect(ask(a, "web/app1 seen", now: 200) == "drain 2/2\n", "strangers count for nothing")
+        let said = log.captured!.filter { $0.contains("not in --agent-pollers") }
+        #expect(said.count == 16 && said[0].contains("127.0.0.2 polled 'web/app1'"), "\(said.first ?? "")")
+        #expect(log.captured!.filter { $0.contains("more than 16 addresses outside --agent-pollers") }.count == 1)
+    }
+
+    @Test func addressRanges() throws {
+        let r = try AddressRange.parse("192.168.4.0/22").get()
+        #expect(r.contains(PeerIP(bytes: [192, 168, 7, 255], isV6: false)))
+        #expect(!r.contains(PeerIP(bytes: [192, 168, 8, 0], isV6: false)))
+        let v6 = try AddressRange.parse("fd00::/8").get()
+        #expect(v6.contains(PeerIP(bytes: [0xfd] + [UInt8](repeating: 1, count: 15), isV6: true)))
+        #expect(!v6.contains(PeerIP(bytes: [192, 168, 7, 255], isV6: false)))
+        #expect(try AddressRange.parse("::1").get().contains(PeerIP(bytes: [UInt8](repeating: 0, count: 15) + [1], isV6: true)))
+        for bad in ["", "10.0.0.0/33", "10.0.0/8", "host.example", "::1/129", "10.0.0.1/", "10.0.0.1/x"] {
+            guard case .failure = AddressRange.parse(bad) else { Issue.record("\(bad) accepted"); continue }
+        }
     }
 
     @Test func aServerWithAnAddressIsReadyOnlyOnceItAcceptsAConnection() {

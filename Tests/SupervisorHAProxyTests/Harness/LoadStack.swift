@@ -10,6 +10,7 @@ enum Programs {
     static let dir = Paths.root + "/Tests/Programs"
     static let backend = dir + "/slow_backend.py"
     static let client = dir + "/load_client.py"
+    static let agentPollers = dir + "/agent_pollers.py"
 }
 
 /// "app/app1" -> (admin "ready" | "drain" | "maint", status "UP", "DOWN", "MAINT"...), from

@@ -260,3 +260,95 @@ private func adminOnEvery(_ stack: LoadStack, _ server: String) -> [String] {
         #expect(r.ok > 100, "the load ran: \(r.detail)")
     }
 }
+
+/// Strangers on the agent port: clients that poll like a load balancer from other addresses.
+/// One balancer polls from 127.0.0.1 every 2 s, without `option redispatch`; each wrapped
+/// program binds 1 s late.
+@Suite(.serialized, .timeLimit(.minutes(4))) struct AgentStrangers {
+    private static let strangers = (2...9).map { "127.0.0.\($0)" }
+
+    private func stack(_ listenerOptions: [String]) throws -> LoadStack {
+        let b = LoadStack.Backends(bindDelay: 1, redispatch: false)
+        return try LoadStack(.wrapped, backends: b, listenerOptions: listenerOptions, path: .agent, agentInterMs: 2000)
+    }
+
+    /// `supervisorctl restart app1` under load while strangers poll app/app1 from eight
+    /// other addresses every 200 ms (started once the balancer polls).
+    private func restartWithStrangers(_ stack: LoadStack) throws -> (failed: Int, ok: Int, detail: String, wrapLog: String, said: String) {
+        try stack.start()
+        try stack.startLoad(clients: 4)
+        usleep(500_000)
+        let pollers = try Child("/usr/bin/python3", [Programs.agentPollers, "\(stack.agentPorts[0])", "app/app1", "0.2", "12"] + AgentStrangers.strangers,
+                                stdout: stack.dir.file("pollers.out"))
+        defer { pollers.stop() }
+        usleep(1_000_000)
+        #expect(stack.ctl("restart", "app1").contains("app1: started"))
+        #expect(waitUntil(30) { stack.allUp() }, "app1 back")
+        usleep(1_500_000)
+        let load = try stack.stopLoad()
+        _ = pollers.waitExit(20)
+        return (load.failed, load.ok, load.detail, stack.dir.read("app1.err"), stack.dir.read("pollers.out"))
+    }
+
+    /// Without --agent-pollers: the balancer, still polling, keeps its place; the strangers
+    /// only add pollers that are told at their next poll. (On the previous version they
+    /// pushed it out: `seen` said 8/8 and TERM reached app1 with HAProxy still sending.)
+    @Test func strangersFromEightAddressesCannotCutADrainShort() throws {
+        let stack = try stack([])
+        defer { stack.stop() }
+        let r = try restartWithStrangers(stack)
+        print("strangers on the agent port, supervisorctl restart app1: \(r.detail)")
+        for line in r.wrapLog.split(separator: "\n") where line.contains("drain") { print("  \(line)") }
+        #expect(r.failed == 0 && r.ok > 50, "\(r.detail)\n\(r.wrapLog)\n\(stack.listenerLog)")
+        #expect(r.wrapLog.contains("told drain: 8/8"), "the balancer and seven strangers: \(r.wrapLog)")
+        #expect(stack.listenerLog.contains("more than 8 addresses poll app/app1"), "\(stack.listenerLog)")
+    }
+
+    /// With --agent-pollers naming the balancer: strangers are told nothing and count for
+    /// nothing.
+    @Test func withAgentPollersOnlyTheBalancerCounts() throws {
+        let stack = try stack(["--agent-pollers", "127.0.0.1"])
+        defer { stack.stop() }
+        let r = try restartWithStrangers(stack)
+        print("strangers, --agent-pollers 127.0.0.1, supervisorctl restart app1: \(r.detail)")
+        #expect(r.failed == 0 && r.ok > 50, "\(r.detail)\n\(r.wrapLog)")
+        #expect(r.wrapLog.contains("told drain: 1/1"), "\(r.wrapLog)")
+        #expect(r.said.contains("unlisted-poller") && !r.said.contains("'ready") && !r.said.contains("drain"), "\(r.said)")
+        #expect(stack.listenerLog.contains("127.0.0.2 polled 'app/app1' but is not in --agent-pollers"), "\(stack.listenerLog)")
+    }
+
+    /// A stranger that polls twice 6 s apart and stops looks like a balancer that stays current
+    /// for three of its intervals and is never told: a rolling restart right after.
+    private func rollAfterAStrangersTwoPolls(_ stack: LoadStack) throws -> (status: Int32, out: String, wrapLog: String) {
+        try stack.start()
+        let pollers = try Child("/usr/bin/python3", [Programs.agentPollers, "\(stack.agentPorts[0])", "app/app1", "0", "0", "127.0.0.2"],
+                                stdout: stack.dir.file("pollers.out"))
+        #expect(pollers.waitExit(15) == 0)
+        var env = ProcessInfo.processInfo.environment
+        env["SUPERVISOR_SERVER_URL"] = nil
+        let t0 = Date()
+        let r = try run(Paths.binary, ["restart", "--rolling", "-c", stack.config(), "app1", "app2"], environment: env, seconds: 120)
+        print("rolling restart right after a stranger's two polls: \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
+        return (r.status, r.out + r.err, stack.dir.read("app1.err"))
+    }
+
+    /// With --agent-pollers it counts for nothing: the roll goes through without waiting.
+    @Test func aStrangerThatStopsPollingCannotBlockADeploy() throws {
+        let stack = try stack(["--agent-pollers", "127.0.0.1"])
+        defer { stack.stop() }
+        let r = try rollAfterAStrangersTwoPolls(stack)
+        #expect(r.status == 0, "\(r.out)")
+        #expect(!r.wrapLog.contains("drain timeout"), "\(r.wrapLog)")
+        #expect(r.out.contains("told: 1/1"), "\(r.out)")
+    }
+
+    /// The control, without --agent-pollers: the stranger counts as a balancer that was never
+    /// told, and app1's wrap waits out its whole drain timeout (why the README says to name
+    /// the balancers).
+    @Test func withoutAgentPollersTheSameStrangerHoldsADrain() throws {
+        let stack = try stack([])
+        defer { stack.stop() }
+        let r = try rollAfterAStrangersTwoPolls(stack)
+        #expect(r.wrapLog.contains("drain timeout") && r.wrapLog.contains("told 1 of 2"), "\(r.wrapLog)")
+    }
+}
