@@ -58,6 +58,10 @@ let help = usage + """
       --agent ADDR:PORT     answer HAProxy's agent checks there (repeatable); with it, a
                             SOCKET is optional. The port takes no orders: whoever reaches
                             it learns a state word, nothing more
+      --agent-pollers ADDR[/BITS],...
+                            the load balancers' addresses: only their polls count toward
+                            "every HAProxy was told"; any other poll is answered
+                            unlisted-poller (default: any client that polls counts)
       --state-file PATH     keep HAProxy's server-state-file (with one SOCKET): rewritten
                             after each change HAProxy took, so a reload starts from it
       --timeout SECONDS     bound on one exchange with HAProxy or supervisord:
