@@ -77,8 +77,8 @@ enum BatchSize: Equatable {
         let b = value.bytes
         let percent = b.last == UInt8(ascii: "%")
         let digits = percent ? Array(b.dropLast()) : b
-        guard digits.isDigits, digits.count <= 6, let n = Int(digits.string), n >= 1, !percent || n <= 100 else {
-            return .failure(Problem("--batch '\(value)': expected a number of processes (1 or more) or a percentage (1% to 100%)"))
+        guard digits.isDigits, digits.count <= 6, let n = Int(digits.string), n >= 1, n <= 100_000, !percent || n <= 100 else {
+            return .failure(Problem("--batch '\(value)': expected a number of processes (1 to 100000) or a percentage (1% to 100%)"))
         }
         return .success(percent ? .percent(n) : .count(n))
     }

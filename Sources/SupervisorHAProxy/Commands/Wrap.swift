@@ -36,6 +36,8 @@ final class Wrapper {
 
     static let statEveryMs: Int64 = 100
     static let supervisorEveryMs: Int64 = 250
+    /// An exit 0 this soon after the start looks like a daemon that forked away.
+    static let daemonExitMs: Int64 = 10_000
     /// The drain's bound when stopwaitsecs is unknown.
     static let unknownStopWaitDrainMs = 5_000
 
@@ -61,6 +63,7 @@ final class Wrapper {
     /// When the stop signal came: supervisord's SIGKILL follows `stopWait` after it.
     private var stopAt: Int64 = 0
     private var configAsked = false
+    private var spawnedAt: Int64 = 0
     private let error = FixedBuffer(capacity: 512)
 
     init(options: WrapOptions, log: Logger) {
@@ -135,6 +138,7 @@ final class Wrapper {
             log.log(.error, "\(options.command[0]): \(String(cString: shim_strerror(rc))); cannot run it (exit \(status))")
             return status
         }
+        spawnedAt = shim_now_ms()
         let c = ChildProcess(pid: pid, pidfd: pidfd) { [unowned self] code, sig in exited(code, sig, now: shim_now_ms()) }
         child = c
         reactor.add(c)
@@ -194,6 +198,9 @@ final class Wrapper {
     private func exited(_ code: Int32, _ sig: Int32, now: Int64) {
         let how = sig > 0 ? "was killed by \(signalName(sig))" : "exited with status \(code)"
         let planned = phase == .stopping
+        if !planned && sig == 0 && code == 0 && now - spawnedAt < Wrapper.daemonExitMs {
+            log.log(.warning, "the program exited with status 0 by itself \(now - spawnedAt) ms after it started: if it forked into the background (a daemon), it escaped wrap and supervisord, and keeps its port; run it in the foreground (its --nodaemon, --foreground or -D option)")
+        }
         if child?.killLeftovers() == true {
             log.log(.warning, "processes of the program's group outlived it (workers it forked): SIGKILL to the group, so none holds its port")
         }

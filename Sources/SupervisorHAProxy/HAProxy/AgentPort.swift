@@ -58,7 +58,22 @@ final class AgentPort {
         for s in slots { s.port = self }
         report = Timer { [unowned self] _ in reportDrops() }
         socket.onAccept = { [unowned self] fd, ip, now in take(fd, ip, now: now) }
-        socket.onAcceptFailed = { [unowned self] now in dropped(.noDescriptor, now: now) }
+        socket.onAcceptFailed = { [unowned self] now in
+            dropped(.noDescriptor, now: now)
+            // Out of descriptors: the oldest open connection (the one that sends nothing)
+            // goes, so the connection waiting is taken at the next try. Idle connections
+            // never starve HAProxy's polls, whatever the descriptor limit.
+            guard socket.peer.error.code.outOfResources, let oldest = oldestOpen() else { return false }
+            oldest.close()
+            dropped(.crowded, now: now)
+            return true
+        }
+    }
+
+    private func oldestOpen() -> AgentConnection? {
+        var oldest: AgentConnection?
+        for s in slots where s.fd.isOpen && (oldest == nil || s.openedAt < oldest!.openedAt) { oldest = s }
+        return oldest
     }
 
     var display: String { socket.peer.display }

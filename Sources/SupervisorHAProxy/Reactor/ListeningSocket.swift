@@ -11,7 +11,9 @@ final class ListeningSocket: Pollable {
     /// Told of each connection taken: its descriptor (now the receiver's) and peer's IP.
     var onAccept: (Descriptor, PeerIP, Int64) -> Void = { d, _, _ in d.close() }
     /// Told when taking a connection failed (out of descriptors): the words in `peer.error`.
-    var onAcceptFailed: (Int64) -> Void = { _ in }
+    /// True when it freed a descriptor (the next connection is taken at once), false to
+    /// leave the socket unpolled for a while.
+    var onAcceptFailed: (Int64) -> Bool = { _ in false }
     /// While out of descriptors, the socket is left unpolled until then.
     private var pausedUntil: Int64 = 0
 
@@ -47,10 +49,11 @@ final class ListeningSocket: Pollable {
             let c = peer.error.withCString { e, len in shim_accept(fd.raw, peerAddress, peer.cName, e, len) }
             if c == Int32(SHIM_WOULD_BLOCK) { return }
             if c < 0 {
+                if onAcceptFailed(now) { continue }
                 // Out of descriptors: the waiting connection stays queued; try again shortly
                 // rather than spin on a socket that stays readable.
                 pausedUntil = now + 100
-                return onAcceptFailed(now)
+                return
             }
             onAccept(Descriptor(raw: c), PeerIP(peerAddress), now)
         }

@@ -204,6 +204,16 @@ private func alive(_ pid: pid_t) -> Bool {
         }
     }
 
+    /// A program that forks into the background and exits 0 at once escaped wrap (and
+    /// supervisord): said, not silently taken for a clean exit.
+    @Test func aDaemonThatForksAwayIsSaid() throws {
+        let dir = TempDir()
+        let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
+        let w = try wrap(haproxy, ["web/web2"], ["sh", "-c", "setsid sleep 5 </dev/null >/dev/null 2>&1 & exit 0"], dir: dir)
+        #expect(w.waitExit(10) == 0)
+        #expect(dir.read("wrap.log").contains("exited with status 0 by itself") && dir.read("wrap.log").contains("forked into the background"), "\(dir.read("wrap.log"))")
+    }
+
     @Test func deathBySignalIsPassedOn() throws {
         let dir = TempDir()
         let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()

@@ -66,10 +66,29 @@ private func ask(_ port: Int, _ line: String) -> String {
         #expect(said.contains { $0.contains("without a state word") && $0.contains("answered unknown-server: no BACKEND/SERVER") }, "\(said)")
     }
 
+    /// Under a descriptor limit of 32, sixty idle connections: each accept that finds no
+    /// descriptor drops the oldest idle one, so HAProxy's poll is still answered.
+    @Test func idleConnectionsNeverStarveAPollWhenDescriptorsRunOut() throws {
+        let dir = TempDir()
+        let port = freePort()
+        // Only stdio inherited (the test runner's own descriptors closed), then the limit.
+        let limited = "import os, resource, sys; os.closerange(3, 65536); resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32)); os.execv(sys.argv[1], sys.argv[1:])"
+        let d = try Driver(["-c", limited, Paths.binary, "--agent", "127.0.0.1:\(port)", "app1:web/app1"], dir: dir, binary: "/usr/bin/python3")
+        defer { d.child.stop() }
+        try d.expectReady()
+        try d.send(Driver.processState("RUNNING", "app1", from: "STARTING"))
+        #expect(waitUntil(5) { ask(port, "web/app1\n") == "ready\n" })
+        let idle = try Child("/usr/bin/python3", ["-c", "import socket,time,sys; c=[socket.create_connection(('127.0.0.1', int(sys.argv[1]))) for _ in range(60)]; print('open', flush=True); time.sleep(30)", "\(port)"],
+                             stdout: dir.file("idle.out"))
+        defer { idle.stop() }
+        #expect(waitUntil(10) { dir.read("idle.out").contains("open") })
+        var answered = 0
+        for _ in 0..<5 where ask(port, "web/app1\n") == "ready\n" { answered += 1 }
+        #expect(answered == 5, "polls answered while idle connections hold every descriptor: \(answered) of 5\n\(d.log)")
+    }
+
     @Test func itBindsOnlyWhereItIsToldAndSaysWhyNot() throws {
         let dir = TempDir()
-        let taken = try Child("/usr/bin/python3", ["-c", "import socket,time,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(); time.sleep(30)", "\(freePort())"])
-        defer { taken.stop() }
         // A port nobody may bind twice: the listener says so and exits 2.
         let port = freePort()
         let holder = try Child("/usr/bin/python3", ["-c", "import socket,time,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(); time.sleep(30)", "\(port)"])
