@@ -2,7 +2,8 @@
 """A closed-loop HTTP client for the load tests: CLIENTS threads, each sending one request at
 a time to URL, until the file STOPFILE exists or MAX_SECONDS pass. Counts every request: a
 2xx answer is a success, anything else (an HTTP error such as HAProxy's 502 or 503, a reset,
-a timeout) a failure. Prints one JSON line with the counts when it ends.
+a timeout) a failure. Prints one JSON line with the counts when it ends, and for the first
+100 failures when each was sent ("failed_sent": [wall-clock seconds, what came back]).
 
 usage: load_client.py URL CLIENTS STOPFILE MAX_SECONDS
 """
@@ -17,12 +18,13 @@ import urllib.parse
 url, clients, stopfile, max_seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 u = urllib.parse.urlsplit(url)
 lock = threading.Lock()
-counts = {"ok": 0, "failed": 0, "by_status": {}, "errors": {}}
+counts = {"ok": 0, "failed": 0, "by_status": {}, "errors": {}, "failed_sent": []}
 end = time.monotonic() + max_seconds
 
 
 def worker():
     while time.monotonic() < end and not os.path.exists(stopfile):
+        sent = time.time()
         try:
             c = http.client.HTTPConnection(u.hostname, u.port, timeout=15)
             c.request("GET", u.path or "/")
@@ -37,6 +39,8 @@ def worker():
             if not ok:
                 bucket = counts["by_status"] if key.isdigit() else counts["errors"]
                 bucket[key] = bucket.get(key, 0) + 1
+                if len(counts["failed_sent"]) < 100:
+                    counts["failed_sent"].append([round(sent, 3), key])
 
 
 threads = [threading.Thread(target=worker) for _ in range(clients)]

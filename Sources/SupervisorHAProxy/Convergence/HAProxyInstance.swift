@@ -29,6 +29,9 @@ final class HAProxyInstance: HAProxyAnswers {
     /// The command whose failures the back-off counts.
     private var failing = HAProxyClient.Command.none
     private var workerStart: Int?
+    /// The next read follows a reload noticed without a state file: what it repairs, the new
+    /// worker had taken into rotation.
+    private var readAfterReload = false
     /// HAProxy's `server-state-file` (`--state-file`), rewritten from each `show servers
     /// state` read, and read again after each change HAProxy took: a new worker starts
     /// with what the listener set.
@@ -221,6 +224,8 @@ final class HAProxyInstance: HAProxyAnswers {
     /// differs from the desired one, as `ResyncRule` judges it.
     private func readFinished(now: Int64) {
         schedule.readDone(now: now)
+        let reloadRead = readAfterReload
+        readAfterReload = false
         keepStateFile()
         if let l = log.begin(.debug) {
             l.append(peer.display)
@@ -254,7 +259,12 @@ final class HAProxyInstance: HAProxyAnswers {
                 let name = table.targets[t].name
                 log.log(.warning, "resync: \(name) at \(peer.display) is \(actual.word), want \(want.word): left alone, as somebody else set it (by hand, or a stop under way); 'set server \(name) state \(want.word)' hands it back")
             case .repair:
-                log.log(.warning, "resync: \(table.targets[t].name) at \(peer.display) is \(actual.word), want \(want.word); repairing")
+                // A new worker starts every server from its configuration, in rotation:
+                // requests reached a stopped program's server from the reload until now.
+                let fresh = reloadRead && actual == .ready && want != .ready
+                    ? ": HAProxy's new worker took it into rotation at its start, and requests sent to it since then failed (without option redispatch); keep HAProxy's server-state-file (--state-file) so that a reload starts with it out"
+                    : ""
+                log.log(.warning, "resync: \(table.targets[t].name) at \(peer.display) is \(actual.word), want \(want.word); repairing\(fresh)")
                 markPending(t)
             }
         }
@@ -288,6 +298,7 @@ final class HAProxyInstance: HAProxyAnswers {
         schedule.infoDone(now: now)
         if let known = workerPid, known != pid || workerStart != info.startTime {
             log.log(.info, "HAProxy at \(peer.display) was reloaded or restarted (worker pid \(known) -> \(pid)): reading its state")
+            readAfterReload = stateFile == nil
             if let file = stateFile, file.paused {
                 file.resume()
                 log.log(.info, "state file \(file.path) kept again from this worker's state")
