@@ -183,13 +183,6 @@ int shim_addr_ip(const shim_addr *a, unsigned char *out) {
     return 0;
 }
 
-int shim_addr_ip_text(const shim_addr *a, char *out, size_t outlen) {
-    unsigned char ip[16];
-    int n = shim_addr_ip(a, ip);
-    if (n == 0 || !inet_ntop(n == 4 ? AF_INET : AF_INET6, ip, out, (socklen_t)outlen)) return 0;
-    return (int)strlen(out);
-}
-
 long shim_send(int fd, const void *buf, size_t len, const char *name, char *err, size_t errlen) {
     ssize_t n;
     RETRY_EINTR(n, send(fd, buf, len, MSG_NOSIGNAL));

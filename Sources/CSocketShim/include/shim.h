@@ -82,8 +82,6 @@ int shim_accept(int fd, shim_addr *peer, const char *name, char *err, size_t err
 /* The IP address of an AF_INET or AF_INET6 address, its bytes copied into out (16 bytes of
  * room): 4 or 16, or 0 for another family. An IPv4-mapped IPv6 address counts as IPv4. */
 int shim_addr_ip(const shim_addr *a, unsigned char *out);
-/* The address as text ("127.0.0.1", "::1") into out: its length, or 0. */
-int shim_addr_ip_text(const shim_addr *a, char *out, size_t outlen);
 
 /* Non-blocking send: bytes sent, SHIM_WOULD_BLOCK when the socket is full, or SHIM_FAILED. */
 long shim_send(int fd, const void *buf, size_t len, const char *name, char *err, size_t errlen);

@@ -130,7 +130,7 @@ func parseControl(_ action: ControlAction, _ args: [String], environment env: En
                                          "--ready-when", "--batch"],
                                 aliases: ["-c": "--configuration"])
     while let item = walker.next() {
-        do {
+        do throws(Problem) {
             switch try item.get() {
             case .positional(let p):
                 if p.starts(with: "-") && p != "-" { return .invalid("unknown option '\(p)'") }
@@ -156,10 +156,8 @@ func parseControl(_ action: ControlAction, _ args: [String], environment env: En
                 o.batch = try BatchSize.parse(v).get()
             case .flag(let name), .option(let name, _): return .invalid(unhandled(name))
             }
-        } catch let problem as Problem {
-            return .invalid(problem.text)
         } catch {
-            return .invalid("\(error)")
+            return .invalid(error.text)
         }
     }
     guard !o.names.isEmpty else { return .invalid("missing NAME: program, group:process or group:*") }

@@ -48,7 +48,7 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
                                 valued: ["--socket", "--timeout", "--retry-max", "--resync", "--reload-check", "--supervisor", "--on",
                                          "--ready-when", "--ready-timeout", "--agent", "--state-file", "--agent-pollers"])
     while let item = walker.next() {
-        do {
+        do throws(Problem) {
             switch try item.get() {
             case .positional(let p): positional.append(p)
             case .flag("--help"): return .help
@@ -81,10 +81,8 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
             case .option("--ready-timeout", let v): o.readyTimeoutMs = try secondsOption("--ready-timeout", v, allowZero: false).get()
             case .flag(let name), .option(let name, _): return .invalid(unhandled(name))
             }
-        } catch let problem as Problem {
-            return .invalid(problem.text)
         } catch {
-            return .invalid("\(error)")
+            return .invalid(error.text)
         }
     }
 

@@ -102,7 +102,7 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
     var walker = ArgumentWalker(Array(args[..<dashes]), flags: ["--help", "--quiet", "--verbose"],
                                 valued: ["--socket", "--timeout", "--drain-timeout", "--supervisor", "--ready-when", "--ready-timeout", "--agent", "--stop-wait"])
     while let item = walker.next() {
-        do {
+        do throws(Problem) {
             switch try item.get() {
             case .positional(let p): positional.append(p)
             case .flag("--help"): return .help
@@ -118,10 +118,8 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
             case .option("--ready-timeout", let v): o.readyTimeoutMs = try secondsOption("--ready-timeout", v, allowZero: false).get()
             case .flag(let name), .option(let name, _): return .invalid(unhandled(name))
             }
-        } catch let problem as Problem {
-            return .invalid(problem.text)
         } catch {
-            return .invalid("\(error)")
+            return .invalid(error.text)
         }
     }
     // With --agent, a stats socket is optional: a first word that is no socket address is a server.

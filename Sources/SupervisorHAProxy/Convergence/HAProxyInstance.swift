@@ -112,12 +112,6 @@ final class HAProxyInstance: HAProxyAnswers {
         }
     }
 
-    /// Reads `show servers state` at the next turn (an HAProxy reload noticed).
-    func readSoon() {
-        schedule.readNow()
-        rearm()
-    }
-
     /// Whether nothing is in flight and nothing that can go is waiting (or it is failing).
     var settled: Bool { !client.busy && (pendingCount == 0 && gates.entering == 0 || schedule.failures > 0) }
 

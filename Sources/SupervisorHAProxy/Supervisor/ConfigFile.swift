@@ -69,8 +69,6 @@ struct ConfigFile {
         return value(section, key, problem: &ignored)
     }
 
-    func hasSection(_ section: String) -> Bool { entries.contains { $0.section == Array(section.utf8) } }
-
     /// Python's `%` with `here` and `ENV_*`: `%(name)s` and `%%`.
     private func expand(_ b: [UInt8]) -> Result<String, Problem> {
         var out: [UInt8] = []

@@ -195,9 +195,12 @@ final class Child {
         }
     }
 
-    func write(_ text: String) {
+    func write(_ text: String) { write(bytes: Array(text.utf8)) }
+
+    /// Raw bytes, not necessarily UTF-8.
+    func write(bytes raw: [UInt8]) {
         guard let fd = stdinFD else { return }
-        var bytes = Array(text.utf8)[...]
+        var bytes = raw[...]
         while !bytes.isEmpty {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n <= 0 { return }

@@ -268,4 +268,14 @@ final class Driver {
 
     @discardableResult
     func send(_ e: (String, String)) throws -> String { try send(e.0, e.1) }
+
+    /// An event whose name and payload are raw bytes (any of 0-255, not UTF-8).
+    func send(bytes name: [UInt8], _ payload: [UInt8]) throws -> String {
+        serial += 1
+        let header = "ver:3.0 server:supervisor serial:\(serial) pool:haproxy poolserial:\(serial) eventname:"
+        child.write(bytes: Array(header.utf8) + name + Array(" len:\(payload.count)\n".utf8) + payload)
+        let result = try read(11)
+        try expectReady()
+        return result
+    }
 }

@@ -2,6 +2,7 @@ import CSocketShim
 import Foundation
 import Glibc
 import Testing
+@testable import SupervisorHAProxy
 
 // The C shim on its own: one contract (negative result, "<call> <name>: <reason>" in the
 // caller's buffer), non-blocking connects, every address of a name, spawn's exec errors.
@@ -132,8 +133,49 @@ private func errorText<R: BinaryInteger>(_ body: (UnsafeMutablePointer<CChar>, I
         let connected = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         #expect(bound == 0 && connected == 0, "TCP simultaneous open onto itself")
         #expect(shim_connected_to_self(fd, "probe", nil, 0) == 1)
-        // An ordinary connection is not.
-        #expect(acceptsConnections(port) == false)
+        #expect(acceptsConnections(port) == false, "the abortive close left nothing listening")
     }
 
+    /// An ordinary connection, to a socket that listens, is not connected to itself.
+    @Test func anOrdinaryConnectionIsNotConnectedToItself() {
+        let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(server) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(server, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(server, $0, &len) } }
+        #expect(listen(server, 4) == 0)
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(client) }
+        let connected = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, len) } }
+        #expect(connected == 0)
+        #expect(shim_connected_to_self(client, "probe", nil, 0) == 0)
+    }
+
+    /// Each failure keeps its errno beside its words: a refused connect is told apart from a
+    /// missing socket file and from a permission error.
+    @Test func aFailureKeepsItsErrno() {
+        let dir = TempDir()
+        let err = FixedBuffer(capacity: 256)
+        var a = shim_addr()
+        var fd: Int32 = -1
+        _ = err.withCString { e, n in shim_resolve_unix(dir.file("absent.sock"), &a, e, n) }
+        #expect(err.withCString { e, n in shim_connect_start(&a, &fd, "absent", e, n) } == Int32(SHIM_FAILED))
+        #expect(err.code == Errno(raw: ENOENT) && err.code.nobodyListens && err.text.contains("No such file"), "\(err.text)")
+        // A socket file nobody listens on any more: refused.
+        let stale = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        _ = err.withCString { e, n in shim_resolve_unix(dir.file("stale.sock"), &a, e, n) }
+        _ = withUnsafePointer(to: &a.storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(stale, $0, a.len) } }
+        close(stale)
+        #expect(err.withCString { e, n in shim_connect_start(&a, &fd, "stale", e, n) } == Int32(SHIM_FAILED))
+        #expect(err.code == Errno(raw: ECONNREFUSED) && err.code.nobodyListens, "\(err.text)")
+        // A success clears it.
+        #expect(err.withCString { e, n in shim_resolve_unix(dir.file("x.sock"), &a, e, n) } == 1)
+        #expect(err.code == .none && err.isEmpty)
+        #expect(!Errno(raw: EACCES).nobodyListens && Errno(raw: EACCES).permission)
+        #expect(!Errno(raw: EMFILE).nobodyListens && Errno(raw: EMFILE).outOfResources)
+        #expect(!Errno.timedOut.nobodyListens)
+    }
 }

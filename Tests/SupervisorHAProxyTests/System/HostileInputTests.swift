@@ -17,12 +17,14 @@ import Testing
         defer { d.child.stop() }
         try d.expectReady()
         for b in UInt8(0)...255 {
-            let name = String(decoding: [UInt8(ascii: "w"), b, UInt8(ascii: "b")], as: UTF8.self)
-            #expect(try d.send("PROCESS_STATE_STOPPED", "processname:\(name) groupname:\(name);x from_state:RUNNING\\\n") == "RESULT 2\nOK")
+            // The byte itself, not its UTF-8 spelling: 0x80-0xff arrive as single bytes.
+            let name = [UInt8(ascii: "w"), b, UInt8(ascii: "b")]
+            let payload = Array("processname:".utf8) + name + Array(" groupname:".utf8) + name + Array(";x from_state:RUNNING\\\n".utf8)
+            #expect(try d.send(bytes: Array("PROCESS_STATE_STOPPED".utf8), payload) == "RESULT 2\nOK", "byte \(b)")
             // In the header line itself a newline ends the line (a malformed header, on which
             // the listener exits for supervisord to restart it): every other byte.
             if b != newline {
-                #expect(try d.send("PROCESS_STATE_\(name)", "processname:web1") == "RESULT 2\nOK")
+                #expect(try d.send(bytes: Array("PROCESS_STATE_".utf8) + name, Array("processname:web1".utf8)) == "RESULT 2\nOK", "byte \(b)")
             }
         }
         #expect(try d.send(Driver.processState("STOPPED", "web1")) == "RESULT 2\nOK")
