@@ -1,0 +1,131 @@
+import Testing
+@testable import SupervisorHAProxy
+
+// The readiness gate's steps with scripted `show stat` lines and a clock the test drives:
+// every branch, in milliseconds, no HAProxy.
+
+private let columns = StatLine.Columns(pxname: 0, svname: 1, qcur: 2, scur: 3, status: 4, chkfail: 5, checkStatus: 6, addr: 7)
+
+/// `show stat` says `status` (and `check`, empty for a server without checks) of server k.
+private func see(_ g: ReadinessGates, _ k: Int, _ status: String, check: String? = "", address: String = "127.0.0.1:9", now: Int64) {
+    let text = "app,s\(k),0,0,\(status),\(check == nil ? "" : "0"),\(check ?? ""),\(address)"
+    text.bytes.withBytes { g.take(StatLine($0, columns)!, k, now: now) }
+}
+
+private func gates(_ mode: ReadyWhen = .check, count: Int = 1, boundMs: Int64 = 5000) -> ReadinessGates {
+    // The gates keep their reactor unowned: one that lives as long as the test process.
+    let reactor = Unmanaged.passRetained(Reactor()).takeUnretainedValue()
+    let g = ReadinessGates(count: count, mode: mode, boundMs: boundMs, reactor: reactor)
+    return g
+}
+
+@Suite struct ReadinessGateSteps {
+    @Test func aStartedProgramWithACheckEntersDrainWithHealthDownThenPassesOnUp() {
+        let g = gates()
+        var passed: [Int] = []
+        g.onPassed = { k, _ in passed.append(k) }
+        g.begin(0, fromMaint: true, now: 0)
+        #expect(g.steps[0] == .deciding && g.holding(0) && g.polling == 1)
+        see(g, 0, "MAINT", now: 10)
+        #expect(g.steps[0] == .entering && g.entryChange[0] == .gateEntry && g.entering == 1)
+        g.entered(0, ok: true, now: 20)
+        #expect(g.steps[0] == .checking)
+        see(g, 0, "DOWN", now: 270)
+        #expect(g.steps[0] == .checking, "its health was forced down: still waiting")
+        see(g, 0, "DRAIN", check: "L7OK", now: 520)
+        #expect(g.steps[0] == .passed && passed == [0] && !g.holding(0) && g.polling == 0)
+    }
+
+    /// A fresh worker's UP (before any check: empty check status) proves nothing.
+    @Test func anUpWithoutAPassedCheckIsNoPass() {
+        let g = gates()
+        g.begin(0, fromMaint: true, now: 0)
+        see(g, 0, "UP", check: "", now: 10)
+        #expect(g.steps[0] == .entering, "into the gate, not through it")
+        let h = gates()
+        h.begin(0, fromMaint: true, now: 0)
+        see(h, 0, "UP 1/3", check: "L4CON", now: 10)
+        #expect(h.steps[0] == .entering)
+    }
+
+    /// Out of maint, UP with a passed check: another command's gate let it in.
+    @Test func anUpWithAPassedCheckIsLeftIn() {
+        let g = gates()
+        var passed = 0
+        g.onPassed = { _, _ in passed += 1 }
+        g.begin(0, fromMaint: true, now: 0)
+        see(g, 0, "UP", check: "L7OK", now: 10)
+        #expect(g.steps[0] == .passed && passed == 1)
+    }
+
+    /// The listener's start (past unknown): a server already in rotation passes at once.
+    @Test func aServerInRotationAtTheListenersStartPasses() {
+        let g = gates()
+        g.begin(0, fromMaint: false, now: 0)
+        see(g, 0, "UP", check: "", now: 10)
+        #expect(g.steps[0] == .passed)
+    }
+
+    /// Without a check, in maint: probed where HAProxy says the server is (no probe runs
+    /// here: the address is port 9 and the test drives no reactor).
+    @Test func withoutACheckItIsProbedOrHeldInMaint() {
+        let g = gates()
+        g.begin(0, fromMaint: true, now: 0)
+        see(g, 0, "no check", check: nil, now: 10)
+        #expect(g.steps[0] == .entering && g.entryChange[0] == .state(.maint), "out of maint though its program starts: back to maint first")
+        let h = gates(.connect)
+        h.begin(0, fromMaint: true, now: 0)
+        see(h, 0, "MAINT", check: nil, now: 10)
+        #expect(h.steps[0] == .probing)
+        h.open(0)
+        #expect(h.steps[0] == .open && !h.holding(0))
+    }
+
+    @Test func noAddressToProbePassesAndSaysSo() {
+        let g = gates(.connect)
+        g.begin(0, fromMaint: true, now: 0)
+        see(g, 0, "MAINT", check: nil, address: "", now: 10)
+        #expect(g.steps[0] == .passed && g.seen(0).contains("no address to probe"))
+    }
+
+    @Test func aRefusedEntryOpensTheGate() {
+        let g = gates()
+        g.begin(0, fromMaint: true, now: 0)
+        see(g, 0, "MAINT", now: 10)
+        g.entered(0, ok: false, now: 20)
+        #expect(g.steps[0] == .open && g.entering == 0)
+    }
+
+    /// Said once, at the bound, with what was last seen; never before.
+    @Test func overdueIsSaidOnceAtTheBound() {
+        let g = gates(boundMs: 5000)
+        var said: [String] = []
+        g.onOverdue = { _, seen in said.append(seen) }
+        g.begin(0, fromMaint: true, now: 1000)
+        see(g, 0, "MAINT", now: 1010)
+        g.entered(0, ok: true, now: 1020)
+        see(g, 0, "DOWN", check: "L4CON", now: 3000)
+        g.pollEnded(now: 5999)
+        #expect(said.isEmpty)
+        g.pollEnded(now: 6000)
+        g.pollEnded(now: 9000)
+        #expect(said == ["show stat: DOWN, L4CON"])
+    }
+
+    @Test func runningModeHasNoGate() {
+        let g = gates(.running)
+        g.begin(0, fromMaint: true, now: 0)
+        #expect(g.steps[0] == .open && !g.holding(0))
+    }
+
+    /// Each server has its own steps; counts follow.
+    @Test func serversMoveOnTheirOwn() {
+        let g = gates(count: 3)
+        for k in 0..<3 { g.begin(k, fromMaint: true, now: 0) }
+        #expect(g.polling == 3)
+        see(g, 0, "MAINT", now: 5)
+        see(g, 1, "UP", check: "L7OK", now: 5)
+        #expect(g.polling == 1 && g.entering == 1)
+        #expect(g.steps == [.entering, .passed, .deciding])
+    }
+}
