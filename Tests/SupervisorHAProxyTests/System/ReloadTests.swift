@@ -78,29 +78,19 @@ private func failedSent(_ detail: String) -> [(Double, String)] {
         #expect(stack.listenerLog.contains("resync: app/app2 at unix://\(stack.adminSocket) is ready, want maint; repairing: HAProxy's new worker took it into rotation at its start"), "\(stack.listenerLog)")
     }
 
-    @Test func withTheStateFileAWrappedStartLosesNothing() throws {
-        let stack = try stack(.wrapped, stateFile: true)
-        defer { stack.stop() }
-        let r = try stopReloadStart(stack)
-        print("stop, reload, start; wrapped; --state-file: \(r.failed) failed of \(r.failed + r.ok)")
-        #expect(r.failed == 0 && r.ok > 100, "\(r.detail)\n\(r.said)\n\(stack.listenerLog)")
+    enum Variant: String, CaseIterable {
+        case wrappedStart = "wrapped, start", listenerAlone = "listener alone", wrappedRestart = "wrapped, restart"
     }
 
-    /// Not wrapped: stopped with `supervisor-haproxy stop`, started with supervisorctl.
-    @Test func withTheStateFileTheListenerAloneLosesNothing() throws {
-        let stack = try stack(.plain, stateFile: true)
+    /// With `--state-file`: wrapped and started again with supervisorctl; not wrapped (stopped
+    /// with `supervisor-haproxy stop`); wrapped and started with `supervisor-haproxy restart`.
+    @Test(arguments: Variant.allCases)
+    func withTheStateFileNothingIsLost(_ v: Variant) throws {
+        let stack = try stack(v == .listenerAlone ? .plain : .wrapped, stateFile: true)
         defer { stack.stop() }
-        let r = try stopReloadStart(stack)
-        print("stop, reload, start; listener alone; --state-file: \(r.failed) failed of \(r.failed + r.ok)")
-        #expect(r.failed == 0 && r.ok > 100, "\(r.detail)\n\(r.said)\n\(stack.listenerLog)")
-    }
-
-    @Test func withTheStateFileARestartLosesNothing() throws {
-        let stack = try stack(.wrapped, stateFile: true)
-        defer { stack.stop() }
-        let r = try stopReloadStart(stack, restart: true)
-        print("stop, reload, restart; wrapped; --state-file: \(r.failed) failed of \(r.failed + r.ok)")
-        #expect(r.failed == 0 && r.ok > 100, "\(r.detail)\n\(r.said)\n\(stack.listenerLog)")
+        let r = try stopReloadStart(stack, restart: v == .wrappedRestart)
+        print("stop, reload, start; \(v.rawValue); --state-file: \(r.failed) failed of \(r.failed + r.ok)")
+        #expect(r.failed == 0 && r.ok > 100, "\(v.rawValue): \(r.detail)\n\(r.said)\n\(stack.listenerLog)")
     }
 }
 
@@ -110,7 +100,7 @@ private func failedSent(_ detail: String) -> [(Double, String)] {
 @Suite(.serialized, .timeLimit(.minutes(6))) struct AnOperatorsWeek {
     @Test func aDozenPlannedOperationsLoseNoRequest() throws {
         let seed = UInt64(ProcessInfo.processInfo.environment["SH_WEEK_SEED"] ?? "") ?? UInt64.random(in: 1...999_999)
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(state: seed)
         let b = LoadStack.Backends(bindDelay: 2, checks: true, check: "inter 1s", redispatch: false)
         let stack = try LoadStack(.wrapped, apps: ["app1", "app2", "app3"], backends: b, stateFile: true, masterWorker: true)
         defer { stack.stop() }
@@ -120,8 +110,8 @@ private func failedSent(_ detail: String) -> [(Double, String)] {
         env["SUPERVISOR_SERVER_URL"] = nil
         var done: [String] = []
         for _ in 0..<12 {
-            let app = stack.apps[Int(rng.next() % 3)]
-            switch rng.next() % 5 {
+            let app = stack.apps[rng.below(3)]
+            switch rng.below(5) {
             case 0:
                 done.append("restart \(app)")
                 let r = try run(Paths.binary, ["restart", "-c", stack.config(), app], environment: env, seconds: 60)
@@ -152,18 +142,5 @@ private func failedSent(_ detail: String) -> [(Double, String)] {
         let load = try stack.stopLoad()
         print("an operator's week, seed \(seed): \(done.joined(separator: "; ")): \(load.failed) failed of \(load.failed + load.ok)")
         #expect(load.failed == 0 && load.ok > 500, "seed \(seed) (SH_WEEK_SEED=\(seed) replays it): \(done.joined(separator: "; ")): \(load.detail)\n\(stack.listenerLog)")
-    }
-}
-
-/// A small seeded generator (SplitMix64): the same seed, the same week.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }
