@@ -65,7 +65,7 @@ private func runListen(_ parsed: ParsedCommandLine) -> Exit {
         for n in options.startupNotes { log.log(.info, n) }
         for w in options.startupWarnings { log.log(.warning, w) }
         if options.check { return .status(runCheck(options)) }
-        return Listener(options: options, log: log).run()
+        return EventListener(options: options, log: log).run()
     }
 }
 

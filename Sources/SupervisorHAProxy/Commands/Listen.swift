@@ -12,7 +12,7 @@ import Glibc
 /// shutdown never reach it; running (only the listener is being restarted), or refusing to
 /// say (a 401, a hang), HAProxy is left as it is. At end of input, what was acknowledged is
 /// sent before the listener exits.
-final class Listener {
+final class EventListener {
     let options: Options
     let log: Logger
     let convergence: Convergence

@@ -43,7 +43,8 @@ final class AgentAnswers: AgentAnswering {
         }
     }
 
-    /// Distinct HAProxy IPs remembered per server: more share the oldest's place.
+    /// Distinct HAProxy IPs remembered per server: a newcomer takes the place of one that
+    /// stopped polling, never of one that still polls.
     static let pollersPerServer = 8
     /// A poller seen once is active this long; one seen twice, for three of its intervals.
     static let firstPollActiveMs: Int64 = 10_000
@@ -55,25 +56,40 @@ final class AgentAnswers: AgentAnswering {
     private let gated: Bool
     private let boundMs: Int64
     private unowned let reactor: Reactor
-    private(set) var word: [Word]
-    /// The change counter when each server's word began, and when each poller was last told.
-    private var since: [Int]
+
+    /// What is known of one mapped server.
+    struct Server {
+        var word = Word.unknown
+        /// The change counter when its word began.
+        var since = 0
+        /// Its address's probe (`@ADDR:PORT`), whether it runs, since when, and whether its
+        /// overdue was said.
+        var probe: ConnectProbe?
+        var probing = false
+        var probeSince: Int64 = 0
+        var probeWarned = false
+        /// A newcomer found every poller place taken by one still polling (said once).
+        var full = false
+    }
+
+    /// One HAProxy (by IP) polling one server: when it last polled, its interval, and the
+    /// change counter when it was last told.
+    struct Poller {
+        var ip = PeerIP.none
+        var last: Int64 = 0
+        var gap: Int64 = 0
+        var told = -1
+    }
+
+    private(set) var servers: [Server]
+    /// `pollersPerServer` places per server, server t's from t * pollersPerServer.
+    private var pollers: [Poller]
     private var clock = 0
-    private var pollerIP: [PeerIP]
-    private var pollerLast: [Int64]
-    private var pollerGap: [Int64]
-    private var pollerTold: [Int]
-    private var probes: [ConnectProbe?]
-    private var probing: [Bool]
-    private var probeSince: [Int64]
-    private var probeWarned: [Bool]
     private let unknownNames = (0..<AgentAnswers.unknownNamesLogged).map { _ in FixedBuffer(capacity: 512) }
     private var unknownCount = 0
     /// `--agent-pollers`: the only addresses whose polls count (empty: any).
     private let allowed: [AddressRange]
     private var unlisted: [PeerIP] = []
-    /// Per server: a newcomer found every slot taken by a current poller (said once).
-    private var full: [Bool]
 
     /// `--dry-run`: every poll is answered `dry-run`, a word HAProxy ignores (the query still
     /// tells what would be answered).
@@ -90,18 +106,8 @@ final class AgentAnswers: AgentAnswering {
         gated = readyWhen != .running
         self.boundMs = boundMs
         let n = table.targets.count
-        word = Array(repeating: .unknown, count: n)
-        since = Array(repeating: 0, count: n)
-        let slots = n * AgentAnswers.pollersPerServer
-        pollerIP = Array(repeating: .none, count: slots)
-        pollerLast = Array(repeating: 0, count: slots)
-        pollerGap = Array(repeating: 0, count: slots)
-        pollerTold = Array(repeating: -1, count: slots)
-        probes = Array(repeating: nil, count: n)
-        probing = Array(repeating: false, count: n)
-        probeSince = Array(repeating: 0, count: n)
-        probeWarned = Array(repeating: false, count: n)
-        full = Array(repeating: false, count: n)
+        servers = Array(repeating: Server(), count: n)
+        self.pollers = Array(repeating: Poller(), count: n * AgentAnswers.pollersPerServer)
         for t in 0..<n {
             var address: Endpoint?
             table.forEachMapping(ofTarget: t) { m in address = address ?? table.mappings[m].address }
@@ -109,16 +115,17 @@ final class AgentAnswers: AgentAnswering {
             let p = ConnectProbe(address, display: address.display)
             p.onAccepted = { [unowned self] now in probed(t, now: now) }
             p.onRefused = { [unowned self] now in
-                guard !probeWarned[t], now - probeSince[t] >= boundMs else { return }
-                probeWarned[t] = true
+                guard !servers[t].probeWarned, now - servers[t].probeSince >= boundMs else { return }
+                servers[t].probeWarned = true
                 log.log(.warning, "\(table.targets[t].name): not serving at \(p.display) \(boundMs / 1000) s after RUNNING (\(p.error.text)); the agent keeps it out of rotation until it does")
             }
-            probes[t] = p
+            servers[t].probe = p
         }
     }
 
     /// The servers that have no address to probe: the agent calls them ready at RUNNING.
-    var unprobed: [Int] { probes.indices.filter { probes[$0] == nil } }
+    var unprobed: [Int] { servers.indices.filter { servers[$0].probe == nil } }
+
 
     // MARK: the desired state
 
@@ -128,13 +135,13 @@ final class AgentAnswers: AgentAnswering {
             stopProbe(t)
             return set(t, Word(state))
         }
-        if word[t] == .ready || probing[t] { return }
-        guard gated, let p = probes[t] else { return set(t, .ready) }
+        if servers[t].word == .ready || servers[t].probing { return }
+        guard gated, let p = servers[t].probe else { return set(t, .ready) }
         // Out of rotation until its address accepts a connection; drain is no place to wait.
-        if word[t] == .drain { set(t, .maint) }
-        probing[t] = true
-        probeSince[t] = now
-        probeWarned[t] = false
+        if servers[t].word == .drain { set(t, .maint) }
+        servers[t].probing = true
+        servers[t].probeSince = now
+        servers[t].probeWarned = false
         reactor.add(p)
         p.start(now: now)
     }
@@ -144,7 +151,7 @@ final class AgentAnswers: AgentAnswering {
         if let l = log.begin(.info) {
             l.append(table.targets[t].name)
             l.append(" serves at ")
-            l.append(probes[t]!.display)
+            l.append(servers[t].probe!.display)
             l.append(": the agent says ready")
             log.end()
         }
@@ -152,17 +159,17 @@ final class AgentAnswers: AgentAnswering {
     }
 
     private func stopProbe(_ t: Int) {
-        guard probing[t], let p = probes[t] else { return }
-        probing[t] = false
+        guard servers[t].probing, let p = servers[t].probe else { return }
+        servers[t].probing = false
         p.cancel()
         reactor.remove(p)
     }
 
     private func set(_ t: Int, _ w: Word) {
-        guard word[t] != w else { return }
-        word[t] = w
+        guard servers[t].word != w else { return }
+        servers[t].word = w
         clock += 1
-        since[t] = clock
+        servers[t].since = clock
     }
 
     // MARK: who was told
@@ -170,27 +177,28 @@ final class AgentAnswers: AgentAnswering {
     /// Of the HAProxy instances polling server t now, how many were told its word since it
     /// became the word, and how many there are.
     func seen(_ t: Int, now: Int64) -> (told: Int, pollers: Int) {
-        var told = 0, pollers = 0
+        var told = 0, polling = 0
         let base = t * AgentAnswers.pollersPerServer
         for i in base..<base + AgentAnswers.pollersPerServer where current(i, now: now) {
-            pollers += 1
-            if pollerTold[i] >= since[t] { told += 1 }
+            polling += 1
+            if pollers[i].told >= servers[t].since { told += 1 }
         }
         // Nobody polls it (yet): one unseen, never "all told" of nobody.
-        return pollers == 0 ? (0, 1) : (told, pollers)
+        return polling == 0 ? (0, 1) : (told, polling)
     }
 
     /// Whether poller slot i polls still: within three of its intervals, or `firstPollActiveMs`
     /// of a first poll.
     private func current(_ i: Int, now: Int64) -> Bool {
-        guard pollerIP[i] != .none else { return false }
-        let window = pollerGap[i] > 0 ? 3 * pollerGap[i] + 500 : AgentAnswers.firstPollActiveMs
-        return now - pollerLast[i] <= window
+        let p = pollers[i]
+        guard p.ip != .none else { return false }
+        let window = p.gap > 0 ? 3 * p.gap + 500 : AgentAnswers.firstPollActiveMs
+        return now - p.last <= window
     }
 
     /// Whether every poller of every server has been told its word.
     func everyPollerTold(now: Int64) -> Bool {
-        word.indices.allSatisfy { t in
+        servers.indices.allSatisfy { t in
             let s = seen(t, now: now)
             return s.told == s.pollers
         }
@@ -200,30 +208,29 @@ final class AgentAnswers: AgentAnswering {
         let base = t * AgentAnswers.pollersPerServer
         var slot = base
         for i in base..<base + AgentAnswers.pollersPerServer {
-            if pollerIP[i] == ip {
+            if pollers[i].ip == ip {
                 slot = i
                 break
             }
-            if pollerIP[i] == .none || pollerLast[i] < pollerLast[slot] { slot = i }
+            if pollers[i].ip == .none || pollers[i].last < pollers[slot].last { slot = i }
         }
-        if pollerIP[slot] != ip && current(slot, now: now) {
+        if pollers[slot].ip != ip && current(slot, now: now) {
             // Every place holds a poller that still polls: the newcomer is not counted (it
             // is answered all the same), and no current poller is forgotten for it.
-            if !full[t] {
-                full[t] = true
+            if !servers[t].full {
+                servers[t].full = true
                 log.log(.warning, "agent: more than \(AgentAnswers.pollersPerServer) addresses poll \(table.targets[t].name); the newest are not counted as load balancers (--agent-pollers names which are)")
             }
             return
         }
-        if pollerIP[slot] == ip {
-            pollerGap[slot] = now - pollerLast[slot]
+        if pollers[slot].ip == ip {
+            pollers[slot].gap = now - pollers[slot].last
         } else {
-            pollerIP[slot] = ip
-            pollerGap[slot] = 0
+            pollers[slot] = Poller(ip: ip)
         }
-        pollerLast[slot] = now
+        pollers[slot].last = now
         clock += 1
-        pollerTold[slot] = clock
+        pollers[slot].told = clock
     }
 
     // MARK: answering
@@ -246,7 +253,7 @@ final class AgentAnswers: AgentAnswering {
         }
         if query.count > 0 {
             let s = seen(t, now: now)
-            answer.append(word[t].text)
+            answer.append(servers[t].word.text)
             answer.append(byte: space)
             answer.append(decimal: s.told)
             answer.append(byte: slash)
@@ -266,10 +273,10 @@ final class AgentAnswers: AgentAnswering {
             return true
         }
         polled(t, by: peer, now: now)
-        if word[t] == .unknown {
+        if servers[t].word == .unknown {
             answer.append("state-not-known-yet\n")
         } else {
-            answer.append(word[t].text)
+            answer.append(servers[t].word.text)
             answer.append(byte: newline)
         }
         return true
