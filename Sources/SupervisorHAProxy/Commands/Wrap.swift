@@ -77,9 +77,7 @@ final class Wrapper {
         for g in groups {
             reactor.add(g.client)
             g.onEnd = { [unowned self] g, now in groupEnded(g, now: now) }
-            g.onOverdue = { [log, options, unowned g] t, seen in
-                log.log(.warning, "\(t.name) at \(g.peer.display): not serving \(options.readyTimeoutMs / 1000) s after RUNNING (\(seen)); kept out of rotation until it does")
-            }
+            g.onOverdue = { [log, unowned g] t, words in log.log(.warning, "\(t.name) at \(g.peer.display): \(words)") }
         }
         reactor.add(timer)
         if let url = options.supervisor, options.programName != nil {

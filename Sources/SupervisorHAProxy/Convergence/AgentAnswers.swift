@@ -54,20 +54,16 @@ final class AgentAnswers: AgentAnswering {
     private let table: MappingTable
     private let log: Logger
     private let gated: Bool
-    private let boundMs: Int64
-    private unowned let reactor: Reactor
+    /// Servers wanted ready are called ready once their address accepts a connection.
+    private let gates: ReadinessGates
 
     /// What is known of one mapped server.
     struct Server {
         var word = Word.unknown
         /// The change counter when its word began.
         var since = 0
-        /// Its address's probe (`@ADDR:PORT`), whether it runs, since when, and whether its
-        /// overdue was said.
-        var probe: ConnectProbe?
-        var probing = false
-        var probeSince: Int64 = 0
-        var probeWarned = false
+        /// Its program's address (`@ADDR:PORT`), which the readiness gate probes.
+        var address: Endpoint?
         /// A newcomer found every poller place taken by one still polling (said once).
         var full = false
     }
@@ -102,29 +98,24 @@ final class AgentAnswers: AgentAnswering {
         unlisted.reserveCapacity(AgentAnswers.unlistedLogged)
         self.dryRun = dryRun
         self.log = log
-        self.reactor = reactor
         gated = readyWhen != .running
-        self.boundMs = boundMs
         let n = table.targets.count
         servers = Array(repeating: Server(), count: n)
         self.pollers = Array(repeating: Poller(), count: n * AgentAnswers.pollersPerServer)
+        // The one readiness gate, through a probe of each program's address: no HAProxy
+        // says anything here.
+        gates = ReadinessGates(count: n, mode: gated ? .connect : .running, boundMs: boundMs, reactor: reactor)
         for t in 0..<n {
-            var address: Endpoint?
-            table.forEachMapping(ofTarget: t) { m in address = address ?? table.mappings[m].address }
-            guard let address else { continue }
-            let p = ConnectProbe(address, display: address.display)
-            p.onAccepted = { [unowned self] now in probed(t, now: now) }
-            p.onRefused = { [unowned self] now in
-                guard !servers[t].probeWarned, now - servers[t].probeSince >= boundMs else { return }
-                servers[t].probeWarned = true
-                log.log(.warning, "\(table.targets[t].name): not serving at \(p.display) \(boundMs / 1000) s after RUNNING (\(p.error.text)); the agent keeps it out of rotation until it does")
-            }
-            servers[t].probe = p
+            table.forEachMapping(ofTarget: t) { m in servers[t].address = servers[t].address ?? table.mappings[m].address }
+        }
+        gates.onPassed = { [unowned self] t, _ in probed(t) }
+        gates.onOverdue = { [unowned self] t, seen in
+            log.log(.warning, "\(table.targets[t].name) at \(servers[t].address?.display ?? "?"): \(gates.overdueWords(t, seen)) (the agent answers maint)")
         }
     }
 
     /// The servers that have no address to probe: the agent calls them ready at RUNNING.
-    var unprobed: [Int] { servers.indices.filter { servers[$0].probe == nil } }
+    var unprobed: [Int] { servers.indices.filter { servers[$0].address == nil } }
 
 
     // MARK: the desired state
@@ -132,37 +123,25 @@ final class AgentAnswers: AgentAnswering {
     /// Server t is now wanted in `state`.
     func changed(_ t: Int, to state: AdminState, now: Int64) {
         guard state == .ready else {
-            stopProbe(t)
+            gates.open(t)
             return set(t, Word(state))
         }
-        if servers[t].word == .ready || servers[t].probing { return }
-        guard gated, let p = servers[t].probe else { return set(t, .ready) }
+        if servers[t].word == .ready || gates.holding(t) { return }
+        guard gated, let address = servers[t].address else { return set(t, .ready) }
         // Out of rotation until its address accepts a connection; drain is no place to wait.
         if servers[t].word == .drain { set(t, .maint) }
-        servers[t].probing = true
-        servers[t].probeSince = now
-        servers[t].probeWarned = false
-        reactor.add(p)
-        p.start(now: now)
+        gates.beginProbe(t, at: address, now: now)
     }
 
-    private func probed(_ t: Int, now: Int64) {
-        stopProbe(t)
+    private func probed(_ t: Int) {
         if let l = log.begin(.info) {
             l.append(table.targets[t].name)
             l.append(" serves at ")
-            l.append(servers[t].probe!.display)
+            l.append(servers[t].address?.display ?? "?")
             l.append(": the agent says ready")
             log.end()
         }
         set(t, .ready)
-    }
-
-    private func stopProbe(_ t: Int) {
-        guard servers[t].probing, let p = servers[t].probe else { return }
-        servers[t].probing = false
-        p.cancel()
-        reactor.remove(p)
     }
 
     private func set(_ t: Int, _ w: Word) {

@@ -15,7 +15,6 @@ final class HAProxyInstance: HAProxyAnswers {
     /// Wakes the instance for its next retry, resync or reload check.
     private var timer: Timer!
     let gates: ReadinessGates
-    private var gatePollAt: Int64 = 0
     private var pollBackends: [[UInt8]] = []
     private var backendPolled: [Bool]
     private var batch: [Int] = []
@@ -71,7 +70,7 @@ final class HAProxyInstance: HAProxyAnswers {
             markPending(t)
         }
         gates.onOverdue = { [unowned self] t, seen in
-            log.log(.warning, "\(table.targets[t].name) at \(peer.display): not serving \(convergence.readyBoundMs / 1000) s after RUNNING (\(seen)); kept out of rotation until it does")
+            log.log(.warning, "\(table.targets[t].name) at \(peer.display): \(gates.overdueWords(t, seen))")
         }
         rearm()
     }
@@ -86,8 +85,6 @@ final class HAProxyInstance: HAProxyAnswers {
             let now = shim_now_ms()
             gates.begin(t, fromMaint: old != nil && old != .ready && old != .drain, now: now)
             if gates.holding(t) {
-                // Its first look is due at once: a gate that begins decides without waiting.
-                gatePollAt = min(gatePollAt, now)
                 clearPending(t)
                 return rearm()
             }
@@ -122,7 +119,7 @@ final class HAProxyInstance: HAProxyAnswers {
     private func rearm() {
         if client.busy { return timer.cancel() }
         var at = schedule.wakeAt(hasPending: hasWork)
-        if schedule.failures == 0 && gates.polling > 0 { at = min(at, gatePollAt) }
+        if schedule.failures == 0 && gates.polling > 0 { at = min(at, gates.nextPollAt) }
         timer.fire(at: at)
     }
 
@@ -134,7 +131,7 @@ final class HAProxyInstance: HAProxyAnswers {
             client.showServersState(now: now, for: self)
         } else if hasWork {
             startSend(now: now)
-        } else if gates.polling > 0 && gatePollAt <= now {
+        } else if gates.pollDue(now: now) {
             pollGates(now: now)
         } else if schedule.infoDue(now: now) {
             client.showInfo(now: now, for: self)
@@ -159,8 +156,7 @@ final class HAProxyInstance: HAProxyAnswers {
             case .info: infoFinished(now: now)
             case .set: good = sendFinished(now: now)
             case .stat:
-                gates.pollEnded(now: now)
-                gatePollAt = now + ReadinessGates.pollMs
+                gates.polled(whole: true, now: now)
             case .none: break
             }
         }
@@ -322,12 +318,12 @@ final class HAProxyInstance: HAProxyAnswers {
                 batchChange.append(.state(state))
                 batchIsGate.append(false)
             }
-            guard gates.entering > 0 else { return }
-            for t in gates.steps.indices where gates.steps[t] == .entering {
-                guard add(table.targets[t], gates.entryChange[t]) else { return }
+            gates.forEachEntry { t, change in
+                guard add(table.targets[t], change) else { return false }
                 batch.append(t)
-                batchChange.append(gates.entryChange[t])
+                batchChange.append(change)
                 batchIsGate.append(true)
+                return true
             }
         }
     }
@@ -335,7 +331,7 @@ final class HAProxyInstance: HAProxyAnswers {
     /// `show stat` of the backends whose servers wait at their gate.
     private func pollGates(now: Int64) {
         pollBackends.removeAll(keepingCapacity: true)
-        for t in gates.steps.indices where gates.steps[t] == .deciding || gates.steps[t] == .checking {
+        gates.forEachPolled { t in
             let b = table.backendOf[t]
             if !backendPolled[b] {
                 backendPolled[b] = true
@@ -376,7 +372,8 @@ final class HAProxyInstance: HAProxyAnswers {
                     l.append(table.targets[t].name)
                     l.append(" at ")
                     l.append(peer.display)
-                    l.append(gates.entryChange[t] == .gateEntry ? ": drain, health down: waiting for its check to pass" : ": maint: waiting for its address to accept a connection")
+                    l.append(": ")
+                    l.append(gates.entryWords(t))
                     log.end()
                 }
                 return

@@ -58,6 +58,9 @@ final class ReadinessGates {
     /// How many servers need a `show stat` (deciding, checking) / the entry command.
     private(set) var polling = 0
     private(set) var entering = 0
+    /// When the next `show stat` for the servers at their gates is due: at once for a gate
+    /// that begins, then every `pollMs`.
+    private(set) var nextPollAt: Int64 = 0
     /// Told when server k passed (its owner sends ready), and once when it is still not
     /// serving after `boundMs` (what HAProxy or the probe showed, in words).
     var onPassed: (Int, Int64) -> Void = { _, _ in }
@@ -92,6 +95,7 @@ final class ReadinessGates {
         guard mode != .running else { return }
         self.fromMaint[k] = fromMaint
         move(k, to: .deciding)
+        nextPollAt = min(nextPollAt, now)
         since[k] = now
         warned[k] = false
         lastStatus[k].clear()
@@ -159,9 +163,40 @@ final class ReadinessGates {
         startProbe(k, now: now)
     }
 
-    /// A poll ended: says once of each server held past the bound.
-    func pollEnded(now: Int64) {
-        for k in steps.indices where holding(k) { checkBound(k, now: now) }
+    /// Whether a `show stat` for the gates is due.
+    func pollDue(now: Int64) -> Bool { polling > 0 && now >= nextPollAt }
+
+    /// A `show stat` for the gates ended (`whole`: read to its end, every line taken): says
+    /// once of each server held past the bound, and paces the next.
+    func polled(whole: Bool, now: Int64) {
+        if whole { for k in steps.indices where holding(k) { checkBound(k, now: now) } }
+        nextPollAt = now + ReadinessGates.pollMs
+    }
+
+    /// The servers whose entry command is to be sent, with it, in order, while `body` takes
+    /// them (a request that is full says false).
+    func forEachEntry(_ body: (Int, ServerChange) -> Bool) {
+        guard entering > 0 else { return }
+        for k in steps.indices where steps[k] == .entering {
+            guard body(k, entryChange[k]) else { return }
+        }
+    }
+
+    /// The servers a `show stat` is for (deciding, or waiting for their check).
+    func forEachPolled(_ body: (Int) -> Void) {
+        guard polling > 0 else { return }
+        for k in steps.indices where steps[k] == .deciding || steps[k] == .checking { body(k) }
+    }
+
+    /// What the log says of server k, held past the bound: one wording for every command.
+    func overdueWords(_ k: Int, _ seen: String) -> String {
+        "not serving \(boundMs / 1000) s after RUNNING (\(seen)); kept out of rotation until it does"
+    }
+
+    /// What the log says of server k's entry, once HAProxy took it.
+    func entryWords(_ k: Int) -> StaticString {
+        entryChange[k] == .gateEntry ? "drain, health down until its check passes (readiness gate)"
+            : "maint until its address accepts a connection (readiness gate)"
     }
 
     // MARK: steps
@@ -191,6 +226,18 @@ final class ReadinessGates {
         onOverdue(k, seen(k))
     }
 
+    /// Server k is wanted ready and its address is known already (`@ADDR:PORT` in a
+    /// mapping, for the agent, where no `show stat` says it): out of rotation until it
+    /// accepts a connection there. Its probe is made once, as below.
+    func beginProbe(_ k: Int, at endpoint: Endpoint, now: Int64) {
+        guard mode != .running else { return }
+        since[k] = now
+        warned[k] = false
+        lastStatus[k].clear()
+        if probes[k]?.endpoint != endpoint { makeProbe(k, endpoint, display: endpoint.display) }
+        startProbe(k, now: now)
+    }
+
     /// A probe of server k's address, made once (and again only if the address changed), so a
     /// program that starts again costs no allocation. False when the address is not one.
     private func prepareProbe(_ k: Int, _ address: ByteView) -> Bool {
@@ -198,7 +245,16 @@ final class ReadinessGates {
         guard let endpoint = probeEndpoint(address) else { return false }
         probeAddress[k].clear()
         probeAddress[k].append(address)
-        let p = ConnectProbe(endpoint, display: "tcp://" + String(bytes: address))
+        makeProbe(k, endpoint, display: "tcp://" + String(bytes: address))
+        return true
+    }
+
+    private func makeProbe(_ k: Int, _ endpoint: Endpoint, display: String) {
+        if let old = probes[k], steps[k] == .probing {
+            old.cancel()
+            reactor.remove(old)
+        }
+        let p = ConnectProbe(endpoint, display: display)
         p.onAccepted = { [unowned self] now in
             lastStatus[k].clear()
             pass(k, now: now)
@@ -210,7 +266,6 @@ final class ReadinessGates {
             checkBound(k, now: now)
         }
         probes[k] = p
-        return true
     }
 
     private func startProbe(_ k: Int, now: Int64) {

@@ -48,9 +48,8 @@ final class ServerGroup: HAProxyAnswers {
     /// While admitting: the targets' gates, and when they are next read.
     private(set) var gates: ReadinessGates?
     private var gateTimer: Timer?
-    private var nextGateRead: Int64 = 0
     private weak var reactor: Reactor?
-    /// Told once per target still not serving at the gate's bound (what was seen, in words).
+    /// Told once per target still not serving at the gate's bound (the gate's words for it).
     var onOverdue: (Target, String) -> Void = { _, _ in }
 
     init(client: HAProxyClient, targets: [Target]) {
@@ -100,7 +99,7 @@ final class ServerGroup: HAProxyAnswers {
         endGates()
         let g = ReadinessGates(count: targets.count, mode: mode, boundMs: boundMs, reactor: reactor)
         g.onPassed = { [unowned self] _, now in advanceGates(now: now) }
-        g.onOverdue = { [unowned self] k, seen in onOverdue(targets[k], seen) }
+        g.onOverdue = { [unowned self, unowned g] k, seen in onOverdue(targets[k], g.overdueWords(k, seen)) }
         for k in targets.indices { g.begin(k, fromMaint: true, now: now) }
         let t = Timer { [unowned self] now in advanceGates(now: now) }
         reactor.add(t)
@@ -110,7 +109,6 @@ final class ServerGroup: HAProxyAnswers {
         wanted = .ready
         wantedAt = now
         settled = false
-        nextGateRead = now
         if step == .readingStat || step == .readingAdmin {
             client.abandonRead()
             end(.failed, now: now, notify: false)
@@ -126,14 +124,14 @@ final class ServerGroup: HAProxyAnswers {
             step = .gating
             outcome = .none
             client.set(now: now, for: self) { add in
-                for k in targets.indices where g.steps[k] == .entering && !add(targets[k], g.entryChange[k]) { break }
+                g.forEachEntry { k, change in add(targets[k], change) }
             }
         } else if !targets.indices.contains(where: { g.holding($0) }) {
             endGates()
             send(.ready, now: now)
         } else if g.polling > 0 {
-            if now >= nextGateRead { return readStat(now: now) }
-            gateTimer?.fire(at: nextGateRead)
+            if g.pollDue(now: now) { return readStat(now: now) }
+            gateTimer?.fire(at: g.nextPollAt)
         }
     }
 
@@ -276,8 +274,7 @@ final class ServerGroup: HAProxyAnswers {
                 g.entered(sent[i], ok: body.count == 0, now: now)
             }
         }
-        if command == .stat { nextGateRead = now + ReadinessGates.pollMs }
-        if command == .stat && ok { g.pollEnded(now: now) }
+        if command == .stat { g.polled(whole: ok, now: now) }
         guard ok && !refused else {
             endGates()
             step = .setting(.ready)

@@ -105,11 +105,31 @@ private func gates(_ mode: ReadyWhen = .check, count: Int = 1, boundMs: Int64 = 
         see(g, 0, "MAINT", now: 1010)
         g.entered(0, ok: true, now: 1020)
         see(g, 0, "DOWN", check: "L4CON", now: 3000)
-        g.pollEnded(now: 5999)
+        g.polled(whole: true, now: 5999)
         #expect(said.isEmpty)
-        g.pollEnded(now: 6000)
-        g.pollEnded(now: 9000)
+        g.polled(whole: true, now: 6000)
+        g.polled(whole: true, now: 9000)
         #expect(said == ["show stat: DOWN, L4CON"])
+    }
+
+    /// A gate that begins is looked at at once, then every pollMs after each whole read;
+    /// nothing to poll, nothing due.
+    @Test func pollsArePacedByTheGate() {
+        let g = gates(count: 2)
+        #expect(!g.pollDue(now: 0), "nobody at a gate")
+        g.begin(0, fromMaint: true, now: 1000)
+        #expect(g.pollDue(now: 1000))
+        g.polled(whole: true, now: 1000)
+        #expect(!g.pollDue(now: 1000 + ReadinessGates.pollMs - 1) && g.pollDue(now: 1000 + ReadinessGates.pollMs))
+        g.begin(1, fromMaint: true, now: 1100)
+        #expect(g.pollDue(now: 1100), "a second gate that begins decides without waiting")
+        var polled: [Int] = []
+        g.forEachPolled { polled.append($0) }
+        #expect(polled == [0, 1])
+        see(g, 0, "MAINT", now: 1100)
+        var entries: [Int] = []
+        g.forEachEntry { k, change in entries.append(k); return change == .gateEntry }
+        #expect(entries == [0])
     }
 
     @Test func runningModeHasNoGate() {

@@ -24,14 +24,14 @@ private func allocations(events: Int, socket: String, dir: TempDir, gated: Bool 
         let end = Date().addingTimeInterval(20)
         while done <= i {
             let text = String(decoding: log.availableData, as: UTF8.self)
-            done += text.components(separatedBy: "' done").count - 1 + text.components(separatedBy: "waiting for its check to pass").count - 1
+            done += text.components(separatedBy: "' done").count - 1 + text.components(separatedBy: "until its check passes (readiness gate)").count - 1
             if done <= i { usleep(500) }
             if Date() > end { throw TestFailure("event \(i): no command done") }
         }
     }
     d.closeInput()
     guard d.child.waitExit(60) == 0 else { throw TestFailure("listener under valgrind did not exit 0: \(d.log)") }
-    let sent = d.log.components(separatedBy: "' done").count - 1 + d.log.components(separatedBy: "waiting for its check to pass").count - 1
+    let sent = d.log.components(separatedBy: "' done").count - 1 + d.log.components(separatedBy: "until its check passes (readiness gate)").count - 1
     guard sent == events else { throw TestFailure("\(sent) commands for \(events) events") }
     let summary = try #require(dir.read("valgrind-\(events)-\(gated).log").split(separator: "\n").first { $0.contains("total heap usage:") })
     let match = try #require(summary.firstMatch(of: #/usage: ([\d,]+) allocs/#))

@@ -66,7 +66,7 @@ private func rollUnderLoad(_ stack: LoadStack, _ options: [String]) throws -> (l
         print("start, listener with the gate: \(r.detail)")
         #expect(r.failed == 0, "\(r.detail)\n\(stack.listenerLog)")
         #expect(r.ok > 50, "the load ran: \(r.detail)")
-        #expect(stack.listenerLog.contains("app/app1 at unix://\(stack.adminSocket): drain, health down: waiting for its check to pass"), "\(stack.listenerLog)")
+        #expect(stack.listenerLog.contains("app/app1 at unix://\(stack.adminSocket): drain, health down until its check passes (readiness gate)"), "\(stack.listenerLog)")
         #expect(stack.listenerLog.contains("app/app1 serves at unix://\(stack.adminSocket): sending READY"), "\(stack.listenerLog)")
     }
 
