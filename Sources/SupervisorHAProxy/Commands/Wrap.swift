@@ -76,7 +76,7 @@ final class Wrapper {
         timer = Timer { [unowned self] now in timerFired(now: now) }
         for g in groups {
             reactor.add(g.client)
-            g.onEnd = { [unowned self] g, now in groupEnded(g, now: now) }
+            g.onEnd = { [unowned self] g, event, now in groupEnded(g, event, now: now) }
             g.onOverdue = { [log, unowned g] t, words in log.log(.warning, "\(t.name) at \(g.peer.display): \(words)") }
         }
         reactor.add(timer)
@@ -243,9 +243,9 @@ final class Wrapper {
 
     /// After a `set` settled: said when it failed (a stop is never held up, and the
     /// listener's resync repairs what a wrap could not).
-    private func groupEnded(_ g: ServerGroup, now: Int64) {
-        guard g.lastStep != .readingStat, g.settled, let state = g.wanted else { return }
-        if g.outcome == .ok {
+    private func groupEnded(_ g: ServerGroup, _ event: ServerGroup.Ended, now: Int64) {
+        guard case .set(let state, let ok) = event, g.settled else { return }
+        if ok {
             log.log(.debug, "\(g.peer.display): \(serversText) \(state.word)")
         } else {
             log.log(.error, "\(g.peer.errorText); \(serversText) not set to \(state.word) there")

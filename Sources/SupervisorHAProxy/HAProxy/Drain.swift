@@ -24,8 +24,10 @@ final class Drain {
     private var timer: Timer!
     private var deadline = Int64.max
     private(set) var startedAt: Int64 = 0
-    /// Per group: waiting on it still.
+    /// Per group: waiting on it still, and whether its `show stat` was read at least once
+    /// (its drain was taken: from then on it is read every `pollEveryMs`).
     private var waiting: [Bool]
+    private var read: [Bool]
     private var nextReadAt: [Int64]
     /// Per group: its `set server … drain` failed (words in its peer's error) / a read failed.
     private(set) var setFailed: [Bool]
@@ -35,7 +37,7 @@ final class Drain {
     /// The sessions found by the first read of every socket, once known (for messages).
     var onFirstCount: ((Int) -> Void)?
     private var firstCounted = false
-    private var owners: [(ServerGroup, Int64) -> Void] = []
+    private var owners: [(ServerGroup, ServerGroup.Ended, Int64) -> Void] = []
     private var starting = false
     private(set) var finished = false
     /// Called once, when every socket is drained or the deadline passed.
@@ -51,6 +53,7 @@ final class Drain {
         self.reactor = reactor
         self.pollEveryMs = pollEveryMs
         waiting = Array(repeating: false, count: groups.count)
+        read = waiting
         nextReadAt = Array(repeating: 0, count: groups.count)
         setFailed = waiting
         readFailed = waiting
@@ -78,9 +81,9 @@ final class Drain {
             // The owner still hears each end (it may log it); the drain listens too.
             let owner = g.onEnd
             owners.append(owner)
-            g.onEnd = { [unowned self] g, now in
-                owner(g, now)
-                ended(k, g, now: now)
+            g.onEnd = { [unowned self] g, event, now in
+                owner(g, event, now)
+                ended(k, g, event, now: now)
             }
             g.set(.drain, now: now)
         }
@@ -95,27 +98,24 @@ final class Drain {
         check(now: now)
     }
 
-    private func ended(_ k: Int, _ g: ServerGroup, now: Int64) {
+    private func ended(_ k: Int, _ g: ServerGroup, _ event: ServerGroup.Ended, now: Int64) {
         guard !finished else { return }
-        switch g.lastStep {
-        case .setting:
-            if g.outcome != .ok {
-                setFailed[k] = true
-                waiting[k] = false
-            } else {
-                g.readStat(now: now)
-            }
-        case .readingStat:
-            if g.outcome != .ok {
-                readFailed[k] = true
-                waiting[k] = false
-            } else {
-                left[k] = g.sessions
-                if g.sessions == 0 { waiting[k] = false } else { nextReadAt[k] = now + pollEveryMs }
-            }
+        switch event {
+        case .set(_, ok: false):
+            setFailed[k] = true
+            waiting[k] = false
+        case .set(_, ok: true):
+            g.readStat(now: now)
+        case .read(ok: false):
+            read[k] = true
+            readFailed[k] = true
+            waiting[k] = false
             countFirst()
-        case .idle, .gating, .readingAdmin:
-            break
+        case .read(ok: true):
+            read[k] = true
+            left[k] = g.sessions
+            if g.sessions == 0 { waiting[k] = false } else { nextReadAt[k] = now + pollEveryMs }
+            countFirst()
         }
         check(now: now)
     }
@@ -145,14 +145,14 @@ final class Drain {
 
     /// The first count, once every socket has been read (or given up on).
     private func countFirst() {
-        guard !firstCounted, groups.indices.allSatisfy({ groups[$0].lastStep == .readingStat || !waiting[$0] }) else { return }
+        guard !firstCounted, groups.indices.allSatisfy({ read[$0] || !waiting[$0] }) else { return }
         firstCounted = true
         onFirstCount?(sessionsLeft)
     }
 
     private func poll(now: Int64) {
         guard !finished else { return }
-        for (k, g) in groups.enumerated() where waiting[k] && !g.busy && g.lastStep == .readingStat && nextReadAt[k] <= now {
+        for (k, g) in groups.enumerated() where waiting[k] && !g.busy && read[k] && nextReadAt[k] <= now {
             g.readStat(now: now)
         }
         for (k, a) in agents.enumerated() where agentWaiting[k] && !a.busy && nextAgentAt[k] <= now { a.round(now: now) }
@@ -165,7 +165,7 @@ final class Drain {
         let agentsDone = !agentWaiting.contains(true)
         if !waiting.contains(true) && agentsDone && !portsWaiting || now >= deadline { return finish(now: now) }
         var at = deadline
-        for (k, g) in groups.enumerated() where waiting[k] && !g.busy && g.lastStep == .readingStat {
+        for (k, g) in groups.enumerated() where waiting[k] && !g.busy && read[k] {
             at = min(at, nextReadAt[k])
         }
         for (k, a) in agents.enumerated() where agentWaiting[k] && !a.busy { at = min(at, nextAgentAt[k]) }

@@ -14,15 +14,21 @@ import CSocketShim
 final class ServerGroup: HAProxyAnswers {
     enum Step: Equatable { case idle, setting(AdminState), readingStat, readingAdmin, gating }
     enum Outcome: Equatable { case none, ok, failed }
+    /// What ended, as `onEnd` is told it: the wanted state settled (taken everywhere, or
+    /// failed: the reason in the peer's error; an admission that failed is a failed
+    /// `set(.ready)`), or a read (`show stat`, `show servers state`).
+    enum Ended: Equatable {
+        case set(AdminState, ok: Bool)
+        case read(ok: Bool)
+    }
 
     let client: HAProxyClient
     let targets: [Target]
     private let backends: [[UInt8]]
     /// Called when the wanted state is settled (taken, or failed) and when a read ended.
-    var onEnd: (ServerGroup, Int64) -> Void = { _, _ in }
+    var onEnd: (ServerGroup, Ended, Int64) -> Void = { _, _, _ in }
     private(set) var step = Step.idle
-    /// What the last exchange did, once it has ended, and how.
-    private(set) var lastStep = Step.idle
+    /// How the last exchange ended.
     private(set) var outcome = Outcome.none
     /// The state last asked for with `set`, and whether it is settled.
     private(set) var wanted: AdminState?
@@ -227,13 +233,11 @@ final class ServerGroup: HAProxyAnswers {
         if let g = gates {
             if step == .gating || step == .readingStat { return gateExchangeEnded(g, command, ok: ok, now: now) }
             // A `set` from before the admission ended: the gate goes on.
-            lastStep = step
             step = .idle
             return advanceGates(now: now)
         }
         if step == .gating {
             // The gate's entry ended after the admission was given up for another state.
-            lastStep = step
             step = .idle
             if let w = wanted { send(w, now: now) }
             return
@@ -248,7 +252,6 @@ final class ServerGroup: HAProxyAnswers {
             }
         }
         if let w = wanted, w != sent {
-            lastStep = step
             step = .idle
             return send(w, now: now, within: Int(wantedAt + Int64(client.timeoutMs) - now))
         }
@@ -281,15 +284,19 @@ final class ServerGroup: HAProxyAnswers {
             settled = true
             return end(.failed, now: now)
         }
-        lastStep = step
         step = .idle
         advanceGates(now: now)
     }
 
     private func end(_ o: Outcome, now: Int64, notify: Bool = true) {
+        let ended: Ended
+        switch step {
+        case .readingStat, .readingAdmin: ended = .read(ok: o == .ok)
+        case .setting(let state): ended = .set(state, ok: o == .ok)
+        case .idle, .gating: ended = .set(wanted ?? .ready, ok: o == .ok)
+        }
         outcome = o
-        lastStep = step
         step = .idle
-        if notify { onEnd(self, now) }
+        if notify { onEnd(self, ended, now) }
     }
 }
