@@ -47,7 +47,7 @@ final class EventListener {
         }
         channel.onEnd = { [unowned self] code in
             // A stop under way finishes what it decided; otherwise the end of input ends it.
-            if stop == nil { inputEnded(code, now: shim_now_ms()) }
+            if stop == nil { inputEnded(code, now: reactor.now) }
         }
         stopTimer = Timer { _ in }
         reactor.add(channel)
@@ -83,11 +83,11 @@ final class EventListener {
         }
         warnAboutUnprobedServers()
         signals = SignalChannel(policy.handled, error: signalError) { [unowned self] sig in
-            stopRequested(sig, now: shim_now_ms())
+            stopRequested(sig, now: reactor.now)
         }
         if let signals { reactor.add(signals) } else { log.log(.warning, "\(signalError.text): a stop signal ends the listener at once") }
         channel.ready()
-        syncWithSupervisor(now: shim_now_ms())
+        syncWithSupervisor(now: reactor.now)
         let exit = reactor.run(until: { [unowned self] in stopFinished() })
         if reactor.failed { log.log(.error, "\(reactor.error.text); exiting") }
         return exit ?? stop?.exit ?? policy.exit(SIGTERM)
@@ -123,18 +123,18 @@ final class EventListener {
                 log.log(.info, "\(signalName(sig)): supervisord is RUNNING, so only the listener stops; HAProxy is left as it is")
                 return reactor.stop(policy.exit(sig))
             }
-            shutDown(sig, because: "supervisord is \(String(bytes: state))", now: shim_now_ms())
+            shutDown(sig, because: "supervisord is \(String(bytes: state))", now: reactor.now)
         }, onDone: { [unowned self] failure in
             guard let failure else {
-                return shutDown(sig, because: "supervisord named no state", now: shim_now_ms())
+                return shutDown(sig, because: "supervisord named no state", now: reactor.now)
             }
             // Seen on 4.2.5: while it shuts down, every call answers fault 6 SHUTDOWN_STATE.
             if client.reader.failure == .fault && client.reader.faultCode == 6 {
-                return shutDown(sig, because: "supervisord is shutting down", now: shim_now_ms())
+                return shutDown(sig, because: "supervisord is shutting down", now: reactor.now)
             }
             // Nothing listens where supervisord was: it is gone, and its programs with it.
             if client.nobodyListens {
-                return shutDown(sig, because: "supervisord is gone (\(failure))", now: shim_now_ms())
+                return shutDown(sig, because: "supervisord is gone (\(failure))", now: reactor.now)
             }
             // A 401, a permission error, no descriptors, a hang, garbage: a local fault or
             // a peer that does not answer says nothing of the programs. Their own events do.
@@ -162,7 +162,7 @@ final class EventListener {
     /// A decided stop is finished once every instance has sent what it can, or at its deadline.
     private func stopFinished() -> Bool {
         guard let s = stop, let deadline = s.deadline else { return false }
-        return convergence.settled || shim_now_ms() >= deadline
+        return convergence.settled || reactor.now >= deadline
     }
 
     /// Through the agent, readiness needs the program's address (`@ADDR:PORT`).
@@ -273,7 +273,7 @@ final class EventListener {
             return
         }
         log.log(.warning, "supervisord dropped \(lost) event(s) (poolserial \(last) to \(serial)): asking it for every process's state")
-        syncWithSupervisor(now: shim_now_ms())
+        syncWithSupervisor(now: reactor.now)
     }
 
     /// The state of every mapped program from supervisord, applied as it streams in; an
@@ -306,7 +306,7 @@ final class EventListener {
             }
             if syncAgain {
                 syncAgain = false
-                syncWithSupervisor(now: shim_now_ms())
+                syncWithSupervisor(now: reactor.now)
             }
         })
     }

@@ -44,12 +44,12 @@ final class Convergence {
         desired[target] = state
         eventDuringSync[target] = true
         for i in instances { i.changed(target, from: old, to: state) }
-        agent?.changed(target, to: state, now: shim_now_ms())
+        agent?.changed(target, to: state, now: reactor.now)
     }
 
     /// Whether every instance has nothing left it can send now, and every HAProxy that polls
     /// the agent has been told what it is to know.
-    var settled: Bool { instances.allSatisfy(\.settled) && agent?.everyPollerTold(now: shim_now_ms()) != false }
+    var settled: Bool { instances.allSatisfy(\.settled) && agent?.everyPollerTold(now: reactor.now) != false }
 
     /// A sync with supervisord begins: events from now on win over what it reports.
     func syncStarted() {
@@ -64,7 +64,7 @@ final class Convergence {
             let old = desired[target]
             desired[target] = state
             for i in instances { i.changed(target, from: old, to: state) }
-            agent?.changed(target, to: state, now: shim_now_ms())
+            agent?.changed(target, to: state, now: reactor.now)
         }
         return true
     }

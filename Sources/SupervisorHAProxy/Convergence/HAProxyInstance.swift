@@ -82,7 +82,7 @@ final class HAProxyInstance: HAProxyAnswers {
     func changed(_ t: Int, from old: AdminState?, to new: AdminState) {
         rule.decided(t)
         if new == .ready && !convergence.dryRun {
-            let now = shim_now_ms()
+            let now = convergence.reactor.now
             gates.begin(t, fromMaint: old != nil && old != .ready && old != .drain, now: now)
             if gates.holding(t) {
                 clearPending(t)
@@ -145,7 +145,7 @@ final class HAProxyInstance: HAProxyAnswers {
 
     func stat(_ line: StatLine) {
         guard let t = table.target(backend: line.backend, server: line.server), gates.holding(t) else { return }
-        gates.take(line, t, now: shim_now_ms())
+        gates.take(line, t, now: convergence.reactor.now)
     }
 
     func finished(_ client: HAProxyClient, _ command: HAProxyClient.Command, ok: Bool, now: Int64) {

@@ -5,8 +5,11 @@ import CSocketShim
 // says what to poll and when it next wants a turn; the reactor sleeps in one `poll` until a
 // descriptor is ready or the earliest of those times comes, then gives each such member its
 // turn. Members are added and removed as they come and go; one asks the loop to end with
-// `stop`, and `run` returns what it asked for. No member ever blocks, so no peer can hold up
-// another. A turn allocates nothing: the pollfd array grows only when members are added.
+// `stop`, and `run` returns what it asked for. No member waits on a peer: each step is
+// non-blocking, and the only waits are the bounded writes toward supervisord and the log
+// (`pipeWriteMs`, 5 s), so no peer can hold up another for longer. A turn allocates nothing:
+// the pollfd array grows only when members are added. Time is the reactor's `clock`: the
+// monotonic one, or a test's virtual one moved by `advanceTime`.
 
 /// A member of the reactor.
 protocol Pollable: AnyObject {
@@ -50,11 +53,16 @@ final class Reactor {
     /// Set when the loop ended itself because poll failed; the words in `error`.
     private(set) var failed = false
     let error = FixedBuffer(capacity: 256)
+    /// Where `now` comes from: the monotonic clock, or a test's virtual one.
+    let clock: Clock
 
-    init() {
+    init(clock: Clock = Clock()) {
+        self.clock = clock
         fds = .allocate(capacity: 1)
         owners = .allocate(capacity: 1)
     }
+
+    var now: Int64 { clock.now }
 
     deinit {
         fds.deallocate()
@@ -95,7 +103,7 @@ final class Reactor {
     @discardableResult
     func run(until done: () -> Bool = { false }, deadline: Int64 = Int64.max) -> Exit? {
         while exit == nil && !done() {
-            if deadline != Int64.max && shim_now_ms() >= deadline { return nil }
+            if deadline != Int64.max && clock.now >= deadline { return nil }
             if !turn(deadline: deadline) {
                 failed = true
                 stop(.status(1))
@@ -122,7 +130,28 @@ final class Reactor {
             shim_poll(fds, UInt32(n), wake == Int64.max ? -1 : wake, e, len)
         }
         if ready < 0 { return false }
-        let now = shim_now_ms()
+        turnMembers(n, now: clock.now)
+        return true
+    }
+
+    /// With a virtual clock: moves time on by `ms`, turning each member whose wake time
+    /// comes, at that time and in order, as the real loop would (descriptors are not polled:
+    /// what is tested this way is driven by time and by the test's own calls).
+    func advanceTime(by ms: Int64) {
+        let end = clock.now + ms
+        while exit == nil {
+            compact()
+            var next = Int64.max
+            for (i, m) in members.enumerated() where !leaving[i] { next = min(next, m.wakeAt) }
+            guard next <= end else { break }
+            clock.move(to: next)
+            turnMembers(0, now: clock.now)
+        }
+        clock.move(to: end)
+    }
+
+    /// Turns every member that poll found ready (the first `n` of `fds`) or that is due.
+    private func turnMembers(_ n: Int, now: Int64) {
         turning = true
         defer {
             turning = false
@@ -139,7 +168,6 @@ final class Reactor {
             let m = members[i]
             if revents != 0 || m.wakeAt <= now { m.turn(revents: revents, now: now) }
         }
-        return true
     }
 
     private func compact() {

@@ -132,6 +132,33 @@ private final class Counter: Pollable {
         #expect(r.run(deadline: shim_now_ms() + 20) == nil && fired.count == 1, "a cancelled timer does not fire")
     }
 
+    /// A virtual clock: timers fire at their times and in order, a timer set by another's
+    /// action fires in the same advance, a cancelled one never, and nothing sleeps.
+    @Test func timersOnAVirtualClockFireExactlyAndInOrder() {
+        let r = Reactor(clock: Clock(virtual: 1000))
+        var fired: [(String, Int64)] = []
+        let a = Timer { now in fired.append(("a", now)) }
+        let c = Timer { now in fired.append(("c", now)) }
+        let b = Timer { now in
+            fired.append(("b", now))
+            a.fire(at: now + 5)
+        }
+        [a, b, c].forEach(r.add)
+        a.fire(at: 1300)
+        b.fire(at: 1100)
+        c.fire(at: 1200)
+        c.cancel()
+        r.advanceTime(by: 150)
+        #expect(fired.map(\.0) == ["b", "a"] && fired.map(\.1) == [1100, 1105], "b moved a from 1300 to 1105: \(fired)")
+        #expect(r.now == 1150)
+        r.advanceTime(by: 1000)
+        #expect(fired.count == 2 && r.now == 2150, "c was cancelled, a fired once")
+        r.remove(a)
+        a.fire(at: 2200)
+        r.advanceTime(by: 100)
+        #expect(fired.count == 2, "a removed member is never turned")
+    }
+
     @Test func ioResultsFromTheShimsCodes() {
         #expect(IOResult(Int(SHIM_WOULD_BLOCK), zeroMeansClosed: true) == .wouldBlock)
         #expect(IOResult(Int(SHIM_FAILED), zeroMeansClosed: true) == .failed)
@@ -154,7 +181,8 @@ private final class Counter: Pollable {
 
     @Test func stopPoliciesOfTheCommands() {
         let l = StopPolicy.listener(timeoutMs: 2000)
-        #expect(l.signals == StopPolicy.everyStopSignal && l.graceMs == 2100 && l.exit(SIGTERM) == .signal(SIGTERM))
+        #expect(Set(l.signals) == [SIGTERM, SIGINT, SIGQUIT, SIGHUP], "every signal that asks a program to stop, supervisord's and a terminal's")
+        #expect(l.graceMs == 2100 && l.exit(SIGTERM) == .signal(SIGTERM) && l.exit(SIGHUP) == .signal(SIGHUP))
         let w = StopPolicy.wrap(timeoutMs: 1000)
         #expect(!w.signals.contains(SIGHUP) && w.passedOn.contains(SIGHUP) && w.exit(SIGTERM) == .status(0))
         // As tini: every signal but the wrapper's own faults, KILL, STOP, CHLD, PIPE and glibc's two.
