@@ -72,17 +72,22 @@ final class Reactor {
     /// How many members it polls: constant while a command runs (a test holds it to that).
     var memberCount: Int { members.count }
 
-    /// Adds a member (the only place memory may be allocated).
+    /// Adds a member. It is polled from the next turn on; the pollfd array grows then, never
+    /// under a turn that is reading it (a member added by another's turn, a probe, a timer).
     func add(_ member: Pollable) {
         members.append(member)
         leaving.append(false)
-        if members.count > capacity {
-            capacity = members.count * 2
-            fds.deallocate()
-            owners.deallocate()
-            fds = .allocate(capacity: capacity)
-            owners = .allocate(capacity: capacity)
-        }
+    }
+
+    /// Room for every member in the pollfd array, before a turn fills it (the only place
+    /// memory may be allocated).
+    private func reserve() {
+        guard members.count > capacity else { return }
+        capacity = members.count * 2
+        fds.deallocate()
+        owners.deallocate()
+        fds = .allocate(capacity: capacity)
+        owners = .allocate(capacity: capacity)
     }
 
     /// Removes a member; during a turn it is skipped at once and dropped after the turn.
@@ -116,6 +121,7 @@ final class Reactor {
     /// every member that is ready or due. False when poll itself failed.
     private func turn(deadline: Int64) -> Bool {
         compact()
+        reserve()
         var n = 0
         var wake = deadline
         for (i, m) in members.enumerated() {
@@ -130,28 +136,60 @@ final class Reactor {
             shim_poll(fds, UInt32(n), wake == Int64.max ? -1 : wake, e, len)
         }
         if ready < 0 { return false }
-        turnMembers(n, now: clock.now)
+        _ = turnMembers(n, now: clock.now)
         return true
     }
 
-    /// With a virtual clock: moves time on by `ms`, turning each member whose wake time
-    /// comes, at that time and in order, as the real loop would (descriptors are not polled:
-    /// what is tested this way is driven by time and by the test's own calls).
+    /// With a virtual clock: moves time on by `ms`. At each moment, every descriptor that is
+    /// ready without waiting is turned until none is (a peer in the same process, such as a
+    /// test's scripted HAProxy, answers at once), then the clock jumps to the next member's
+    /// wake time, as the real loop would sleep to it. Nothing sleeps.
     func advanceTime(by ms: Int64) {
         let end = clock.now + ms
-        while exit == nil {
+        // Turns at one moment, bounded: a member that stays due or ready forever would be
+        // a bug the test should see, not a hang.
+        var rounds = 0
+        while exit == nil && rounds < 100_000 {
+            rounds += 1
+            if turnReady() { continue }
             compact()
             var next = Int64.max
             for (i, m) in members.enumerated() where !leaving[i] { next = min(next, m.wakeAt) }
-            guard next <= end else { break }
-            clock.move(to: next)
-            turnMembers(0, now: clock.now)
+            guard next <= end, exit == nil else { break }
+            if next > clock.now {
+                clock.move(to: next)
+                rounds = 0
+            }
         }
         clock.move(to: end)
     }
 
-    /// Turns every member that poll found ready (the first `n` of `fds`) or that is due.
-    private func turnMembers(_ n: Int, now: Int64) {
+    /// One turn that does not wait: polls with no timeout and turns what is ready or due at
+    /// the clock's now. Whether anything was turned (a turn may start new I/O: poll again).
+    private func turnReady() -> Bool {
+        compact()
+        reserve()
+        var n = 0
+        for (i, m) in members.enumerated() {
+            let fd = m.pollFD
+            guard fd >= 0 else { continue }
+            fds[n] = shim_pollfd(fd: fd, events: m.pollEvents, revents: 0)
+            owners[n] = i
+            n += 1
+        }
+        let ready = error.withCString { e, len in shim_poll(fds, UInt32(n), 0, e, len) }
+        if ready < 0 {
+            failed = true
+            stop(.status(1))
+            return false
+        }
+        return turnMembers(n, now: clock.now)
+    }
+
+    /// Turns every member that poll found ready (the first `n` of `fds`) or that is due;
+    /// whether any was.
+    private func turnMembers(_ n: Int, now: Int64) -> Bool {
+        var any = false
         turning = true
         defer {
             turning = false
@@ -166,8 +204,12 @@ final class Reactor {
             }
             guard !leaving[i] else { continue }
             let m = members[i]
-            if revents != 0 || m.wakeAt <= now { m.turn(revents: revents, now: now) }
+            if revents != 0 || m.wakeAt <= now {
+                any = true
+                m.turn(revents: revents, now: now)
+            }
         }
+        return any
     }
 
     private func compact() {
