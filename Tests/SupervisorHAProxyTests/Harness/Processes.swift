@@ -54,14 +54,47 @@ final class TempDir {
     }
 }
 
+/// The ports of this test process, when `scripts/test-suites` runs several at once: each job
+/// gets its own range below the kernel's ephemeral one (`SH_PORT_BASE`, `SH_PORT_SPAN`), so
+/// two jobs never hand out the same port (a port `bind(0)` gave one process and released is
+/// as free for the next process's `bind(0)`).
+private final class PortRange: @unchecked Sendable {
+    static let shared = PortRange()
+    let lock = NSLock()
+    let base: Int?
+    let span: Int
+    var next = 0
+
+    init() {
+        let env = ProcessInfo.processInfo.environment
+        base = env["SH_PORT_BASE"].flatMap(Int.init)
+        span = env["SH_PORT_SPAN"].flatMap(Int.init) ?? 600
+    }
+
+    /// `count` consecutive ports that bind now, from this job's range; nil without one.
+    func take(_ count: Int) -> Int? {
+        guard let base else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        for _ in 0..<span {
+            if next + count > span { next = 0 }
+            let p = base + next
+            next += count
+            if (0..<count).allSatisfy({ bindLoopback(port: p + $0) != nil }) { return p }
+        }
+        return nil
+    }
+}
+
 /// A free TCP port on loopback (bound, then released for the caller to bind).
-func freePort() -> Int { bindLoopback(port: 0) ?? 0 }
+func freePort() -> Int { PortRange.shared.take(1) ?? bindLoopback(port: 0) ?? 0 }
 
 /// Two consecutive free ports, P and P + 1, for a program group that listens on base +
 /// process number. Both lie below the kernel's ephemeral range: Linux hands `bind(0)` odd
 /// ports and `connect()` even ones, so `freePort() + 1` is exactly where the source port of
 /// some health check or client lands, and the program then finds its port taken.
 func freePortPair() -> Int {
+    if let p = PortRange.shared.take(2) { return p }
     while true {
         let base = 20000 + 2 * Int.random(in: 0..<6000)
         guard bindLoopback(port: base) != nil, bindLoopback(port: base + 1) != nil else { continue }
