@@ -196,10 +196,11 @@ private func unexplained(_ stack: LoadStack) -> [String] {
 @Suite(.serialized, .timeLimit(.minutes(4))) struct ControlUnderRepeatedSignals {
     /// A rolling restart of app1 and app2 (a slow request in flight keeps a drain waiting),
     /// TERM once its output says `moment`, and TERM again `gapMs` later.
-    private func restartSignalledTwice(at moment: String, gapMs: UInt32) throws -> (status: Int32?, out: String, err: String, unexplained: [String]) {
+    private func restartSignalledTwice(at moment: String, gapMs: UInt32) throws -> (status: Int32?, out: String, err: String, unexplained: [String], failed: Int) {
         let stack = try LoadStack(.plain, listener: false, backends: .init(delay: 4))
         defer { stack.stop() }
         try stack.start()
+        try stack.startLoad(clients: 4)
         let get = "import urllib.request, threading; u = 'http://127.0.0.1:\(stack.frontendPort)/'; "
             + "t = [threading.Thread(target=urllib.request.urlopen, args=(u,)) for _ in range(2)]; [x.start() for x in t]; [x.join() for x in t]"
         let request = try Child("/usr/bin/python3", ["-c", get])
@@ -218,7 +219,9 @@ private func unexplained(_ stack: LoadStack) -> [String] {
         c.signal(SIGTERM)
         let status = c.waitExit(60)
         _ = waitUntil(10) { unexplained(stack).isEmpty }
-        return (status, stack.dir.read("r.out"), stack.dir.read("r.err"), unexplained(stack))
+        let load = try stack.stopLoad()
+        print("restart --rolling, TERM twice \(gapMs) ms apart at '\(moment)': \(load.detail)")
+        return (status, stack.dir.read("r.out"), stack.dir.read("r.err"), unexplained(stack), load.failed)
     }
 
     /// The second TERM 150 ms after the first, while app1's start is being finished: a copy
@@ -226,6 +229,7 @@ private func unexplained(_ stack: LoadStack) -> [String] {
     @Test func twoCopiesOfOneTermAreOneRequest() throws {
         let r = try restartSignalledTwice(at: "stopped app1 after", gapMs: 150)
         #expect(r.status == 1, "not 143: the copy did not abandon the step\n\(r.out)\(r.err)")
+        #expect(r.failed == 0, "under load, nothing lost")
         #expect(r.out.contains("SIGTERM again") && r.out.contains("a copy of the first"), "\(r.out)")
         #expect(r.err.contains("SIGTERM: stopped before app2; not touched: app2"), "\(r.err)")
         #expect(r.unexplained.isEmpty, "\(r.unexplained)")

@@ -68,3 +68,35 @@ private func replace(_ file: ReplacedFile, with text: String) -> Bool {
         #expect(contents(path) == "v4\n")
     }
 }
+
+/// The same through the real listener and a real HAProxy: the listener (root here, as under
+/// supervisord) keeps --state-file in a folder where somebody planted a link at PATH.tmp.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct StateFileUnderTheListener {
+    @Test func aPlantedLinkIsNeverFollowedByTheListener() throws {
+        let dir = TempDir()
+        let haproxy = try HAProxy(dir: dir, apps: AppPorts()).start()
+        defer { haproxy.stop() }
+        let secret = dir.file("shadow")
+        try "root's secret\n".write(toFile: secret, atomically: false, encoding: .utf8)
+        chmod(secret, 0o600)
+        let path = dir.file("server-state")
+        #expect(symlink(secret, path + ".tmp") == 0)
+        let d = try Driver(["--resync", "1", "--state-file", path, haproxy.unixAddress, "web1:web/web1"], dir: dir)
+        defer { d.child.stop() }
+        try d.expectReady()
+        try d.send(Driver.processState("STOPPED", "web1"))
+        #expect(waitUntil(10) { contents(path).contains("web1") }, "the state file was written: \(d.log)")
+        #expect(contents(secret) == "root's secret\n", "the planted link was followed")
+        #expect(PathKind(lstatOf: path) == .regularFile)
+    }
+
+    /// A state file path that is a folder: refused at start, exit 2, nothing written.
+    @Test func aPathThatIsAFolderIsRefusedAtStart() throws {
+        let dir = TempDir()
+        mkdir(dir.file("state"), 0o755)
+        let d = try Driver(["--state-file", dir.file("state"), "unix://" + dir.file("none.sock"), "web1:web/web1"], dir: dir)
+        defer { d.child.stop() }
+        #expect(d.child.waitExit(10) == 2)
+        #expect(d.log.contains("--state-file \(dir.file("state")) is a directory, not a file this program may replace"), "\(d.log)")
+    }
+}

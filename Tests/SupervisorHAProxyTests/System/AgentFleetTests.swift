@@ -352,3 +352,39 @@ private func adminOnEvery(_ stack: LoadStack, _ server: String) -> [String] {
         #expect(r.wrapLog.contains("drain timeout") && r.wrapLog.contains("told 1 of 2"), "\(r.wrapLog)")
     }
 }
+
+/// A listener restarted while HAProxy's `agent-inter` (15 s) is longer than the 10 s the
+/// previous version gave itself to learn who polls: 11 s after the restart, before HAProxy's
+/// next poll, `supervisorctl restart app1` of a wrapped program under load. The wrap must
+/// wait for HAProxy's poll (`seen` says 0/1, not 0/0) before TERM reaches the program.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct AgentYoungListener {
+    @Test func aRestartedListenerNeverSaysEveryBalancerWasToldOfNobody() throws {
+        let b = LoadStack.Backends(redispatch: false)
+        let stack = try LoadStack(.wrapped, backends: b, path: .agent, agentInterMs: 15_000)
+        defer { stack.stop() }
+        try stack.start()
+        let port = stack.agentPorts[0]
+        func seen() -> String {
+            (try? run(which("socat"), ["-t", "2", "-", "TCP:127.0.0.1:\(port)"], input: "app/app1 seen\n", seconds: 5).out) ?? ""
+        }
+        // A new listener counts HAProxy from its first poll on: restart it, wait for that
+        // poll, and restart it again right then, so that HAProxy's next poll is ~15 s away.
+        #expect(stack.ctl("restart", "haproxy").contains("haproxy: started"))
+        #expect(waitUntil(20) { seen().hasSuffix(" 1/1\n") }, "HAProxy polled the new listener: \(seen())")
+        #expect(stack.ctl("restart", "haproxy").contains("haproxy: started"))
+        let restarted = Date()
+        #expect(waitUntil(5) { seen().hasPrefix("ready 0/1") }, "a young listener: \(seen())")
+        try stack.startLoad(clients: 4)
+        while Date().timeIntervalSince(restarted) < 11 { usleep(100_000) }
+        let said = seen()
+        #expect(said == "ready 0/1\n", "no poller known 11 s after the restart: one unseen, never 0/0 (\(said))")
+        #expect(stack.ctl("restart", "app1").contains("app1: started"))
+        #expect(waitUntil(30) { stack.allUp() })
+        usleep(1_000_000)
+        let load = try stack.stopLoad()
+        print("restart of a wrapped program 11 s after a listener restart, agent-inter 15 s: \(load.detail)")
+        let wrapLog = stack.dir.read("app1.err")
+        #expect(load.failed == 0 && load.ok > 20, "\(load.detail)\n\(wrapLog)")
+        #expect(wrapLog.contains("every HAProxy polling the agent told drain: 1/1"), "the wrap waited for HAProxy's poll: \(wrapLog)")
+    }
+}

@@ -129,7 +129,7 @@ private func failedSent(_ detail: String) -> [(Double, String)] {
                 stack.ctl("start", app)
             case 3:
                 done.append("restart listener")
-                stack.ctl("restart", "listener")
+                stack.ctl("restart", "haproxy")
             default:
                 done.append("stop \(app), start")
                 stack.ctl("stop", app)
