@@ -2,28 +2,23 @@
 // would double the binary). The same positional form as the Python original:
 // SOCKET PROGRAM:BACKEND/SERVER... Their help is the program's (Help.swift).
 
+@dynamicMemberLookup
 struct Options: Equatable {
-    var sockets: [SocketSpec] = []
-    /// Where to answer HAProxy's agent checks (`--agent`).
-    var agents: [Endpoint] = []
+    /// What `listen` shares with `wrap` (`o.timing`, `o.sockets`... read through).
+    var shared = SharedOptions()
     /// The load balancers' addresses (`--agent-pollers`): the only ones counted as pollers.
     var agentPollers: [AddressRange] = []
     /// HAProxy's `server-state-file`, kept current (`--state-file`).
     var stateFile: String?
     var mappings: [Mapping] = []
-    var timing = Timing()
-    /// nil: no start-up sync.
-    var supervisor: SupervisorURL?
-    /// Said at start: e.g. an invalid $SUPERVISOR_SERVER_URL.
-    var startupWarnings: [String] = []
-    /// Said at info level when the listener starts.
-    var startupNotes: [String] = []
     var stateTable = StateTable()
     var check = false
     var dryRun = false
-    var logLevel = Logger.Level.info
-    var readyWhen = ReadyWhen.check
-    var readyTimeoutMs = 60_000
+
+    subscript<T>(dynamicMember path: WritableKeyPath<SharedOptions, T>) -> T {
+        get { shared[keyPath: path] }
+        set { shared[keyPath: path] = newValue }
+    }
 }
 
 enum ParsedCommandLine: Equatable {
@@ -38,27 +33,21 @@ enum ParsedCommandLine: Equatable {
 func parseCommandLine(_ args: [String], environment env: Environment = Environment(), check: Bool = false) -> ParsedCommandLine {
     var o = Options()
     o.check = check
-    switch SupervisorURL.fromEnvironment(env) {
-    case .success(let url): o.supervisor = url
-    case .failure(let e): o.startupWarnings.append("start-up sync off: $SUPERVISOR_SERVER_URL: \(e.urlMessage)")
-    case nil: break
-    }
+    o.shared = SharedOptions(environment: env) { "start-up sync off: \($0)" }
     var positional: [String] = []
-    var walker = ArgumentWalker(args, flags: ["--help", "--version", "--quiet", "--verbose", "--check", "--dry-run"],
-                                valued: ["--socket", "--timeout", "--retry-max", "--resync", "--reload-check", "--supervisor", "--on",
-                                         "--ready-when", "--ready-timeout", "--agent", "--state-file", "--agent-pollers"])
+    var walker = ArgumentWalker(args, flags: SharedOptions.flags.union(["--help", "--version", "--check", "--dry-run"]),
+                                valued: SharedOptions.valued.union(["--retry-max", "--resync", "--reload-check", "--on",
+                                                                    "--state-file", "--agent-pollers"]))
     while let item = walker.next() {
         do throws(Problem) {
-            switch try item.get() {
+            let item = try item.get()
+            if try o.shared.take(item, env) { continue }
+            switch item {
             case .positional(let p): positional.append(p)
             case .flag("--help"): return .help
             case .flag("--version"): return .version
-            case .flag("--quiet"): o.logLevel = .error
-            case .flag("--verbose"): o.logLevel = .debug
             case .flag("--check"): o.check = true
             case .flag("--dry-run"): o.dryRun = true
-            case .option("--socket", let v): o.sockets.append(try socketSpec(v).get())
-            case .option("--agent", let v): o.agents.append(try agentAddress(v).get())
             case .option("--agent-pollers", let v):
                 for part in v.split(separator: ",", omittingEmptySubsequences: false) {
                     switch AddressRange.parse(String(part)) {
@@ -69,16 +58,12 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
             case .option("--state-file", let v):
                 guard v.hasPrefix("/"), !v.bytes.contains(0) else { return .invalid("--state-file '\(v.escaped)': give an absolute path (HAProxy's server-state-file)") }
                 o.stateFile = v
-            case .option("--timeout", let v): o.timing.timeoutMs = try secondsOption("--timeout", v, allowZero: false).get()
             case .option("--retry-max", let v):
                 let ms = try secondsOption("--retry-max", v, allowZero: true).get()
                 o.timing.retryMaxMs = ms == 0 ? 0 : max(ms, Timing.retryFirstMs)
             case .option("--resync", let v): o.timing.resyncMs = try secondsOption("--resync", v, allowZero: true).get()
             case .option("--reload-check", let v): o.timing.reloadCheckMs = try secondsOption("--reload-check", v, allowZero: true).get()
-            case .option("--supervisor", let v): o.supervisor = try supervisorOption(v, env).get()
             case .option("--on", let v): if let problem = o.stateTable.override(v) { return .invalid(problem) }
-            case .option("--ready-when", let v): o.readyWhen = try readyWhenOption(v).get()
-            case .option("--ready-timeout", let v): o.readyTimeoutMs = try secondsOption("--ready-timeout", v, allowZero: false).get()
             case .flag(let name), .option(let name, _): return .invalid(unhandled(name))
             }
         } catch {
@@ -113,7 +98,7 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
         return .invalid("--agent-pollers names who may poll the agent port: give it with --agent")
     }
     if o.check && o.sockets.isEmpty { return .invalid("check needs a SOCKET: it asks HAProxy itself") }
-    o.supervisor = o.supervisor?.withParentCredentials(env, found: &o.startupNotes, missing: &o.startupWarnings)
+    o.shared.takeParentCredentials(env)
     return .run(o)
 }
 

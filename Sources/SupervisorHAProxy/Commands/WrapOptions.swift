@@ -54,27 +54,26 @@ let wrapHelp = wrapUsage + """
     2 on invalid arguments.
     """
 
+@dynamicMemberLookup
 struct WrapOptions: Equatable {
-    var sockets: [SocketSpec] = []
+    /// What `wrap` shares with `listen` (`o.timing`, `o.sockets`... read through).
+    var shared = SharedOptions()
     var targets: [Target] = []
-    /// The listeners' agent ports to ask (`--agent`), and the program's ports (`@ADDR:PORT`
-    /// after a server) whose connections a drain through them waits for.
-    var agents: [Endpoint] = []
+    /// The program's ports (`@ADDR:PORT` after a server), whose connections a drain through
+    /// the agent waits for.
     var ports: [Int] = []
     var command: [String] = []
-    var timing = Timing()
     /// nil: from supervisord's stopwaitsecs.
     var drainTimeoutMs: Int?
     /// The program's stopwaitsecs (`--stop-wait`); nil: asked of supervisord.
     var stopWaitMs: Int?
-    var supervisor: SupervisorURL?
     /// supervisord's `group:process` name of the wrapped program, from the environment.
     var programName: String?
-    var startupWarnings: [String] = []
-    var startupNotes: [String] = []
-    var logLevel = Logger.Level.info
-    var readyWhen = ReadyWhen.check
-    var readyTimeoutMs = 60_000
+
+    subscript<T>(dynamicMember path: WritableKeyPath<SharedOptions, T>) -> T {
+        get { shared[keyPath: path] }
+        set { shared[keyPath: path] = newValue }
+    }
 }
 
 enum ParsedWrap: Equatable {
@@ -85,11 +84,7 @@ enum ParsedWrap: Equatable {
 
 func parseWrap(_ args: [String], environment env: Environment = Environment()) -> ParsedWrap {
     var o = WrapOptions()
-    switch SupervisorURL.fromEnvironment(env) {
-    case .success(let url): o.supervisor = url
-    case .failure(let e): o.startupWarnings.append("$SUPERVISOR_SERVER_URL: \(e.urlMessage); servers go ready at once")
-    case nil: break
-    }
+    o.shared = SharedOptions(environment: env) { "\($0); servers go ready at once" }
     if let p = env.processName, !p.isEmpty {
         o.programName = (env.groupName.map { $0.isEmpty ? "" : $0 + ":" } ?? "") + p
     }
@@ -99,23 +94,17 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
     }
     o.command = Array(args[(dashes + 1)...])
     var positional: [String] = []
-    var walker = ArgumentWalker(Array(args[..<dashes]), flags: ["--help", "--quiet", "--verbose"],
-                                valued: ["--socket", "--timeout", "--drain-timeout", "--supervisor", "--ready-when", "--ready-timeout", "--agent", "--stop-wait"])
+    var walker = ArgumentWalker(Array(args[..<dashes]), flags: SharedOptions.flags.union(["--help"]),
+                                valued: SharedOptions.valued.union(["--drain-timeout", "--stop-wait"]))
     while let item = walker.next() {
         do throws(Problem) {
-            switch try item.get() {
+            let item = try item.get()
+            if try o.shared.take(item, env) { continue }
+            switch item {
             case .positional(let p): positional.append(p)
             case .flag("--help"): return .help
-            case .flag("--quiet"): o.logLevel = .error
-            case .flag("--verbose"): o.logLevel = .debug
-            case .option("--socket", let v): o.sockets.append(try socketSpec(v).get())
-            case .option("--agent", let v): o.agents.append(try agentAddress(v).get())
-            case .option("--timeout", let v): o.timing.timeoutMs = try secondsOption("--timeout", v, allowZero: false).get()
             case .option("--drain-timeout", let v): o.drainTimeoutMs = try secondsOption("--drain-timeout", v, allowZero: true).get()
             case .option("--stop-wait", let v): o.stopWaitMs = try secondsOption("--stop-wait", v, allowZero: false).get()
-            case .option("--supervisor", let v): o.supervisor = try supervisorOption(v, env).get()
-            case .option("--ready-when", let v): o.readyWhen = try readyWhenOption(v).get()
-            case .option("--ready-timeout", let v): o.readyTimeoutMs = try secondsOption("--ready-timeout", v, allowZero: false).get()
             case .flag(let name), .option(let name, _): return .invalid(unhandled(name))
             }
         } catch {
@@ -152,7 +141,7 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
     }
     guard let program = o.command.first, !program.isEmpty else { return .invalid("missing COMMAND after --") }
     if o.command.contains(where: { $0.utf8.contains(0) }) { return .invalid("COMMAND contains a NUL byte") }
-    o.supervisor = o.supervisor?.withParentCredentials(env, found: &o.startupNotes, missing: &o.startupWarnings)
+    o.shared.takeParentCredentials(env)
     return .run(o)
 }
 
