@@ -17,7 +17,7 @@ final class Convergence {
     /// What the agent ports answer (nil without `--agent`).
     let agent: AgentAnswers?
     /// nil: not known yet (no event, no sync); such a server is left alone.
-    private(set) var desired: [AdminState?]
+    let desired: DesiredStates
     /// Set for a target when an event sets it while a sync with supervisord is under way:
     /// the event is newer than what the sync will report, so the sync leaves it alone.
     private var eventDuringSync: [Bool]
@@ -31,11 +31,14 @@ final class Convergence {
         self.timing = timing
         self.log = log
         self.dryRun = dryRun
-        desired = Array(repeating: nil, count: table.targets.count)
+        desired = DesiredStates(count: table.targets.count)
         eventDuringSync = Array(repeating: false, count: table.targets.count)
         self.agent = agent ? AgentAnswers(table: table, readyWhen: readyWhen, boundMs: readyBoundMs, reactor: reactor, log: log, dryRun: dryRun,
                                           pollers: agentPollers) : nil
-        instances = sockets.enumerated().map { i, s in HAProxyInstance(s, convergence: self, stateFile: i == 0 ? stateFile : nil) }
+        instances = sockets.enumerated().map { i, s in
+            HAProxyInstance(s, table: table, desired: desired, timing: timing, log: log, dryRun: dryRun, readyWhen: readyWhen,
+                            readyBoundMs: readyBoundMs, reactor: reactor, stateFile: i == 0 ? stateFile : nil)
+        }
     }
 
     /// Records that `target` should be in `state` on every instance.

@@ -7,7 +7,12 @@ import CSocketShim
 /// nothing: each has its own client on the reactor.
 final class HAProxyInstance: HAProxyAnswers {
     let client: HAProxyClient
-    unowned let convergence: Convergence
+    private let table: MappingTable
+    /// What every server should be: read here, changed only by `Convergence`.
+    private let desired: DesiredStates
+    private let log: Logger
+    private let dryRun: Bool
+    private unowned let reactor: Reactor
     private(set) var schedule: Schedule
     private(set) var pending: [Bool]
     private(set) var pendingCount = 0
@@ -23,42 +28,42 @@ final class HAProxyInstance: HAProxyAnswers {
     private var batchIsGate: [Bool] = []
     /// What resync repairs and what it leaves alone.
     private var rule: ResyncRule
-    /// The worker HAProxy's `show info` last named: a change means a reload or restart.
-    private(set) var workerPid: Int?
+    /// The worker HAProxy's `show info` last named.
+    private(set) var worker = WorkerWatch()
     /// The command whose failures the back-off counts.
     private var failing = HAProxyClient.Command.none
-    private var workerStart: Int?
     /// The next read follows a reload noticed without a state file: what it repairs, the new
     /// worker had taken into rotation.
     private var readAfterReload = false
     /// HAProxy's `server-state-file` (`--state-file`), rewritten from each `show servers
     /// state` read, and read again after each change HAProxy took: a new worker starts
     /// with what the listener set.
-    private let stateFile: ReplacedFile?
-    private var stateFileFailing = false
+    private let stateFile: StateFileKeeper?
 
-    private var table: MappingTable { convergence.table }
-    private var log: Logger { convergence.log }
     var peer: Peer { client.peer }
 
-    init(_ socket: SocketSpec, convergence: Convergence, stateFile: String? = nil) {
-        client = HAProxyClient(socket, timeoutMs: convergence.timing.timeoutMs)
-        self.stateFile = stateFile.map { ReplacedFile(path: $0) }
-        self.convergence = convergence
-        schedule = Schedule(timing: convergence.timing)
-        let n = convergence.table.targets.count
+    init(_ socket: SocketSpec, table: MappingTable, desired: DesiredStates, timing: Timing, log: Logger, dryRun: Bool,
+         readyWhen: ReadyWhen, readyBoundMs: Int64, reactor: Reactor, stateFile: String? = nil) {
+        client = HAProxyClient(socket, timeoutMs: timing.timeoutMs)
+        self.table = table
+        self.desired = desired
+        self.log = log
+        self.dryRun = dryRun
+        self.reactor = reactor
+        self.stateFile = stateFile.map { StateFileKeeper(path: $0, log: log) }
+        schedule = Schedule(timing: timing)
+        let n = table.targets.count
         pending = Array(repeating: false, count: n)
         rule = ResyncRule(count: n)
-        view = ServerStates(convergence.table)
-        gates = ReadinessGates(count: n, mode: convergence.readyWhen, boundMs: convergence.readyBoundMs,
-                               reactor: convergence.reactor)
-        backendPolled = Array(repeating: false, count: convergence.table.backendCount)
+        view = ServerStates(table)
+        gates = ReadinessGates(count: n, mode: readyWhen, boundMs: readyBoundMs, reactor: reactor)
+        backendPolled = Array(repeating: false, count: table.backendCount)
         batch.reserveCapacity(n)
         batchChange.reserveCapacity(n)
         batchIsGate.reserveCapacity(n)
-        pollBackends.reserveCapacity(convergence.table.backendCount)
+        pollBackends.reserveCapacity(table.backendCount)
         timer = Timer { [unowned self] now in startNext(now: now) }
-        if let file = self.stateFile { client.serversStateTap = { file.write($0) } }
+        if let keeper = self.stateFile { client.serversStateTap = { keeper.write($0) } }
         gates.onPassed = { [unowned self] t, _ in
             if let l = log.begin(.info) {
                 l.append(table.targets[t].name)
@@ -81,8 +86,8 @@ final class HAProxyInstance: HAProxyAnswers {
     /// The desired state of t changed (an event, a sync): ready goes through the gate.
     func changed(_ t: Int, from old: AdminState?, to new: AdminState) {
         rule.decided(t)
-        if new == .ready && !convergence.dryRun {
-            let now = convergence.reactor.now
+        if new == .ready && !dryRun {
+            let now = reactor.now
             gates.begin(t, fromMaint: old != nil && old != .ready && old != .drain, now: now)
             if gates.holding(t) {
                 clearPending(t)
@@ -145,7 +150,7 @@ final class HAProxyInstance: HAProxyAnswers {
 
     func stat(_ line: StatLine) {
         guard let t = table.target(backend: line.backend, server: line.server), gates.holding(t) else { return }
-        gates.take(line, t, now: convergence.reactor.now)
+        gates.take(line, t, now: reactor.now)
     }
 
     func finished(_ client: HAProxyClient, _ command: HAProxyClient.Command, ok: Bool, now: Int64) {
@@ -180,7 +185,7 @@ final class HAProxyInstance: HAProxyAnswers {
 
     private func failed(now: Int64) {
         // What comes back may be another HAProxy: its worker is learnt anew.
-        workerPid = nil
+        worker.forget()
         let waiting = pendingCount
         guard let backoff = schedule.failed(now: now) else {
             if let l = log.begin(.error) {
@@ -216,7 +221,7 @@ final class HAProxyInstance: HAProxyAnswers {
         schedule.readDone(now: now)
         let reloadRead = readAfterReload
         readAfterReload = false
-        keepStateFile()
+        stateFile?.keep(for: peer.display)
         if let l = log.begin(.debug) {
             l.append(peer.display)
             l.append(": read 'show servers state' (")
@@ -230,7 +235,7 @@ final class HAProxyInstance: HAProxyAnswers {
             log.log(.warning, "HAProxy at \(peer.display) has no \(what) (mapped as \(table.mappingsText(of: t)))")
         }
         for t in table.targets.indices where view.presence[t] == .present {
-            guard let want = convergence.desired[t] else { continue }
+            guard let want = desired[t] else { continue }
             let actual = view.admin(t)
             if gates.holding(t) {
                 // Out of rotation on purpose; ready again once the gate had taken it out (a
@@ -260,24 +265,6 @@ final class HAProxyInstance: HAProxyAnswers {
         }
     }
 
-    private func keepStateFile() {
-        guard let file = stateFile else { return }
-        guard !file.paused else { return }
-        let ok = file.commit()
-        if file.paused {
-            log.log(.warning, "state file \(file.path) was removed since the listener wrote it: not written again until HAProxy at \(peer.display) is reloaded, so that reload starts from its configuration alone; kept again from then on")
-            return
-        }
-        if ok == stateFileFailing {
-            stateFileFailing = !ok
-            if ok {
-                log.log(.info, "state file \(file.path) written again")
-            } else {
-                log.log(.error, "state file: \(file.error): a reload of HAProxy at \(peer.display) starts from an older state")
-            }
-        }
-    }
-
     // MARK: show info: a reload or restart noticed within a second
 
     /// A new worker (another Pid or Start_time_sec) has forgotten every runtime state:
@@ -286,17 +273,12 @@ final class HAProxyInstance: HAProxyAnswers {
         let info = client.info
         guard let pid = info.pid else { return }
         schedule.infoDone(now: now)
-        if let known = workerPid, known != pid || workerStart != info.startTime {
+        if let known = worker.saw(pid: pid, start: info.startTime) {
             log.log(.info, "HAProxy at \(peer.display) was reloaded or restarted (worker pid \(known) -> \(pid)): reading its state")
             readAfterReload = stateFile == nil
-            if let file = stateFile, file.paused {
-                file.resume()
-                log.log(.info, "state file \(file.path) kept again from this worker's state")
-            }
+            stateFile?.reloaded()
             schedule.readNow()
         }
-        workerPid = pid
-        workerStart = info.startTime
     }
 
     // MARK: set server
@@ -306,10 +288,10 @@ final class HAProxyInstance: HAProxyAnswers {
         batch.removeAll(keepingCapacity: true)
         batchChange.removeAll(keepingCapacity: true)
         batchIsGate.removeAll(keepingCapacity: true)
-        if convergence.dryRun { return dryRun() }
+        if dryRun { return sayDryRun() }
         client.set(now: now, for: self) { add in
             for t in pending.indices where pending[t] {
-                guard let state = convergence.desired[t], !gates.holding(t) else {
+                guard let state = desired[t], !gates.holding(t) else {
                     clearPending(t)
                     continue
                 }
@@ -342,9 +324,9 @@ final class HAProxyInstance: HAProxyAnswers {
         client.showStat(backends: pollBackends, now: now, for: self)
     }
 
-    private func dryRun() {
+    private func sayDryRun() {
         for t in pending.indices where pending[t] {
-            if let state = convergence.desired[t], let l = log.begin(.info) {
+            if let state = desired[t], let l = log.begin(.info) {
                 l.append("dry run: would send '")
                 appendSetServer(l, table.targets[t], state)
                 l.append("' to ")
@@ -379,7 +361,7 @@ final class HAProxyInstance: HAProxyAnswers {
                 return
             }
             // A newer state that came while this one was on its way stays pending.
-            if convergence.desired[t] == state { clearPending(t) }
+            if desired[t] == state { clearPending(t) }
             if body.count == 0 {
                 rule.took(t, state)
                 // The state file follows at once: a reload from now on starts with this.
