@@ -123,12 +123,23 @@ private func rollUnderLoad(_ stack: LoadStack, _ options: [String]) throws -> (l
         #expect(r.load.ok > 50, "the load ran: \(r.load.detail)")
     }
 
+    /// The control. Without the gate, whether requests meet a program that does not listen
+    /// yet depends on whether HAProxy's first check after maint comes before them (one run
+    /// in four here lost none): the load goes on through three rolls, and must lose requests.
     @Test func aRollingRestartWithoutTheGateLosesRequests() throws {
         let stack = try LoadStack(.plain, backends: lateBinders, listenerOptions: gateOff)
         defer { stack.stop() }
-        let r = try rollUnderLoad(stack, gateOff)
-        print("restart --rolling without the gate: \(r.load.detail)\n\(r.out)")
-        #expect(r.load.failed > 0, "\(r.load.detail)")
+        try stack.start()
+        try stack.startLoad(clients: 8)
+        usleep(500_000)
+        for _ in 0..<3 {
+            let r = try control(stack, ["restart", "--rolling", "-c", stack.config()] + gateOff + ["app1", "app2"])
+            #expect(r.status == 0, "\(r.out)\(r.err)")
+            usleep(1_000_000)
+        }
+        let load = try stack.stopLoad()
+        print("restart --rolling without the gate, three rolls: \(load.detail)")
+        #expect(load.failed > 0, "\(load.detail)")
     }
 }
 
