@@ -37,33 +37,29 @@ private func gates(_ mode: ReadyWhen = .check, count: Int = 1, boundMs: Int64 = 
     }
 
     /// A fresh worker's UP (before any check: empty check status) proves nothing.
-    @Test func anUpWithoutAPassedCheckIsNoPass() {
+    /// Where a gate that begins goes at its first look.
+    private func firstLook(fromMaint: Bool, _ status: String, check: String?) -> (ReadinessGates.Step, passed: Int) {
         let g = gates()
-        g.begin(0, fromMaint: true, now: 0)
-        see(g, 0, "UP", check: "", now: 10)
-        #expect(g.steps[0] == .entering, "into the gate, not through it")
-        let h = gates()
-        h.begin(0, fromMaint: true, now: 0)
-        see(h, 0, "UP 1/3", check: "L4CON", now: 10)
-        #expect(h.steps[0] == .entering)
+        var passed = 0
+        g.onPassed = { _, _ in passed += 1 }
+        g.begin(0, fromMaint: fromMaint, now: 0)
+        see(g, 0, status, check: check, now: 10)
+        return (g.steps[0], passed)
+    }
+
+    @Test func anUpWithoutAPassedCheckIsNoPass() {
+        #expect(firstLook(fromMaint: true, "UP", check: "") == (.entering, 0), "into the gate, not through it")
+        #expect(firstLook(fromMaint: true, "UP 1/3", check: "L4CON") == (.entering, 0))
     }
 
     /// Out of maint, UP with a passed check: another command's gate let it in.
     @Test func anUpWithAPassedCheckIsLeftIn() {
-        let g = gates()
-        var passed = 0
-        g.onPassed = { _, _ in passed += 1 }
-        g.begin(0, fromMaint: true, now: 0)
-        see(g, 0, "UP", check: "L7OK", now: 10)
-        #expect(g.steps[0] == .passed && passed == 1)
+        #expect(firstLook(fromMaint: true, "UP", check: "L7OK") == (.passed, 1))
     }
 
     /// The listener's start (past unknown): a server already in rotation passes at once.
     @Test func aServerInRotationAtTheListenersStartPasses() {
-        let g = gates()
-        g.begin(0, fromMaint: false, now: 0)
-        see(g, 0, "UP", check: "", now: 10)
-        #expect(g.steps[0] == .passed)
+        #expect(firstLook(fromMaint: false, "UP", check: "") == (.passed, 1))
     }
 
     /// Without a check, in maint: probed where HAProxy says the server is (no probe runs
