@@ -145,11 +145,7 @@ final class ProcessControl {
             guard try learn(h) else { return 2 }
         }
         for h in hosts {
-            for sock in h.sockets where clients[sock.text] == nil {
-                let c = HAProxyClient(sock, timeoutMs: options.timing.timeoutMs)
-                clients[sock.text] = c
-                reactor.add(c)
-            }
+            for sock in h.sockets { open(sock) }
         }
         guard let steps = resolveNames() else { return 2 }
         if let sig = interrupted {
@@ -179,6 +175,14 @@ final class ProcessControl {
     }
 
     // MARK: HAProxy
+
+    /// The one client of a stats socket for the whole run, made once, on the reactor.
+    func open(_ socket: SocketSpec) {
+        guard clients[socket.text] == nil else { return }
+        let c = HAProxyClient(socket, timeoutMs: options.timing.timeoutMs)
+        clients[socket.text] = c
+        reactor.add(c)
+    }
 
     /// One group per stats socket, over the servers of `steps` that use it, on that socket's
     /// one client.
