@@ -110,7 +110,7 @@ final class AgentAnswers: AgentAnswering {
         }
         gates.onPassed = { [unowned self] t, _ in probed(t) }
         gates.onOverdue = { [unowned self] t, seen in
-            log.log(.warning, "\(table.targets[t].name) at \(servers[t].address?.display ?? "?"): \(gates.overdueWords(t, seen)) (the agent answers maint)")
+            log.log(.warning, "\(table.targets[t].name) at \(servers[t].address?.display ?? "?"): \(gates.overdueWords(seen)) (the agent answers maint)")
         }
     }
 

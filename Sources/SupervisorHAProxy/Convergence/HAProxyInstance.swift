@@ -75,7 +75,7 @@ final class HAProxyInstance: HAProxyAnswers {
             markPending(t)
         }
         gates.onOverdue = { [unowned self] t, seen in
-            log.log(.warning, "\(table.targets[t].name) at \(peer.display): \(gates.overdueWords(t, seen))")
+            log.log(.warning, "\(table.targets[t].name) at \(peer.display): \(gates.overdueWords(seen))")
         }
         rearm()
     }

@@ -188,8 +188,9 @@ final class ReadinessGates {
         for k in steps.indices where steps[k] == .deciding || steps[k] == .checking { body(k) }
     }
 
-    /// What the log says of server k, held past the bound: one wording for every command.
-    func overdueWords(_ k: Int, _ seen: String) -> String {
+    /// What the log says of a server held past the bound (`seen`: what was last seen of it):
+    /// one wording for every command.
+    func overdueWords(_ seen: String) -> String {
         "not serving \(boundMs / 1000) s after RUNNING (\(seen)); kept out of rotation until it does"
     }
 

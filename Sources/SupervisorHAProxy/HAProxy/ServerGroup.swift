@@ -105,7 +105,7 @@ final class ServerGroup: HAProxyAnswers {
         endGates()
         let g = ReadinessGates(count: targets.count, mode: mode, boundMs: boundMs, reactor: reactor)
         g.onPassed = { [unowned self] _, now in advanceGates(now: now) }
-        g.onOverdue = { [unowned self, unowned g] k, seen in onOverdue(targets[k], g.overdueWords(k, seen)) }
+        g.onOverdue = { [unowned self, unowned g] k, seen in onOverdue(targets[k], g.overdueWords(seen)) }
         for k in targets.indices { g.begin(k, fromMaint: true, now: now) }
         let t = Timer { [unowned self] now in advanceGates(now: now) }
         reactor.add(t)

@@ -13,7 +13,6 @@ final class Clock {
     init(virtual start: Int64) { virtualNow = start }
 
     var now: Int64 { virtualNow ?? shim_now_ms() }
-    var isVirtual: Bool { virtualNow != nil }
 
     /// Moves a virtual clock to `t` (never back).
     func move(to t: Int64) {

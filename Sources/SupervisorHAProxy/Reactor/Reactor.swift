@@ -120,18 +120,7 @@ final class Reactor {
     /// One turn: polls until a descriptor is ready or the earliest wake time, then turns
     /// every member that is ready or due. False when poll itself failed.
     private func turn(deadline: Int64) -> Bool {
-        compact()
-        reserve()
-        var n = 0
-        var wake = deadline
-        for (i, m) in members.enumerated() {
-            wake = min(wake, m.wakeAt)
-            let fd = m.pollFD
-            guard fd >= 0 else { continue }
-            fds[n] = shim_pollfd(fd: fd, events: m.pollEvents, revents: 0)
-            owners[n] = i
-            n += 1
-        }
+        let (n, wake) = pollSet(wakeNoLaterThan: deadline)
         let ready = error.withCString { e, len in
             shim_poll(fds, UInt32(n), wake == Int64.max ? -1 : wake, e, len)
         }
@@ -167,16 +156,7 @@ final class Reactor {
     /// One turn that does not wait: polls with no timeout and turns what is ready or due at
     /// the clock's now. Whether anything was turned (a turn may start new I/O: poll again).
     private func turnReady() -> Bool {
-        compact()
-        reserve()
-        var n = 0
-        for (i, m) in members.enumerated() {
-            let fd = m.pollFD
-            guard fd >= 0 else { continue }
-            fds[n] = shim_pollfd(fd: fd, events: m.pollEvents, revents: 0)
-            owners[n] = i
-            n += 1
-        }
+        let (n, _) = pollSet(wakeNoLaterThan: Int64.max)
         let ready = error.withCString { e, len in shim_poll(fds, UInt32(n), 0, e, len) }
         if ready < 0 {
             failed = true
@@ -184,6 +164,24 @@ final class Reactor {
             return false
         }
         return turnMembers(n, now: clock.now)
+    }
+
+    /// Fills the pollfd array with every member's descriptor: how many, and the earliest
+    /// wake time of any member (no later than `limit`).
+    private func pollSet(wakeNoLaterThan limit: Int64) -> (count: Int, wake: Int64) {
+        compact()
+        reserve()
+        var n = 0
+        var wake = limit
+        for (i, m) in members.enumerated() {
+            wake = min(wake, m.wakeAt)
+            let fd = m.pollFD
+            guard fd >= 0 else { continue }
+            fds[n] = shim_pollfd(fd: fd, events: m.pollEvents, revents: 0)
+            owners[n] = i
+            n += 1
+        }
+        return (n, wake)
     }
 
     /// Turns every member that poll found ready (the first `n` of `fds`) or that is due;

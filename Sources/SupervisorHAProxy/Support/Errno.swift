@@ -8,7 +8,7 @@ import Glibc
 
 /// The errno of a failed call, or `none` for a failure that no errno names (an answer that
 /// makes no sense, a name that does not resolve).
-struct Errno: Equatable, CustomStringConvertible {
+struct Errno: Equatable {
     let raw: Int32
 
     static let none = Errno(raw: 0)
@@ -27,6 +27,4 @@ struct Errno: Equatable, CustomStringConvertible {
 
     /// This process or host is out of descriptors or memory: a local fault.
     var outOfResources: Bool { raw == EMFILE || raw == ENFILE || raw == ENOBUFS || raw == ENOMEM }
-
-    var description: String { raw == 0 ? "no errno" : "errno \(raw)" }
 }
