@@ -195,12 +195,11 @@ private func cpuTicks(_ pid: pid_t) -> Int {
         try d.expectReady()
         #expect(waitUntil(5) { d.log.contains("read 'show servers state'") }, "the start-up read is done: \(d.log)")
         // Stopped, HAProxy still accepts connections (the kernel queues them) and never answers.
-        let pid = try #require(haproxy.child?.pid)
-        kill(pid, SIGSTOP)
+        #expect(haproxy.child?.freeze() == true, "every HAProxy thread stopped")
         let start = Date()
         #expect(try d.send(Driver.processState("STOPPED", "web1")) == "RESULT 2\nOK")
         #expect(-start.timeIntervalSinceNow < 3, "acknowledged before it is applied")
-        usleep(500_000) // the listener has sent its command and waits for the answer
+        #expect(waitUntil(5) { unixBytesUnread(by: d.child.pid) > 0 }, "the listener's command waits, unread, in HAProxy's socket")
         haproxy.kill9()
         #expect(waitUntil(5) { d.log.contains("answer cut short") || d.log.contains("Connection reset by peer") }, "\(d.log)")
         #expect(!d.log.contains("timed out"), "killed mid-answer, not timed out: \(d.log)")

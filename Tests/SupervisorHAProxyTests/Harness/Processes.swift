@@ -131,6 +131,23 @@ func waitUntil(_ seconds: Double, _ condition: () -> Bool) -> Bool {
 /// A child process started with posix_spawn, with an empty signal mask and every signal at
 /// its default (Foundation's Process hands children the test thread's mask, SIGTERM blocked,
 /// and supervisord's programs would inherit it). Output goes to files or pipes.
+/// A thread's state letter from /proc (R, S, T…), the field after the parenthesized name.
+private func threadState(_ pid: pid_t, _ tid: String) -> Character? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return nil }
+    return stat[close...].dropFirst(2).first
+}
+
+/// The bytes `pid` has written to unix stream sockets that their peers have not read yet
+/// (ss's Send-Q), summed.
+func unixBytesUnread(by pid: pid_t) -> Int {
+    guard let out = try? run(which("ss"), ["-xnpH"], seconds: 5).out else { return 0 }
+    return out.split(separator: "\n").filter { $0.contains("pid=\(pid),") }.reduce(0) { sum, line in
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        return sum + (fields.count > 3 ? Int(fields[3]) ?? 0 : 0)
+    }
+}
+
 final class Child {
     let pid: pid_t
     /// The parent's ends of the pipes, when asked for.
@@ -217,6 +234,17 @@ final class Child {
 
     func signal(_ sig: Int32) {
         if running { kill(pid, sig) }
+    }
+
+    /// SIGSTOP, then waits (at most `seconds`) until every thread of the child is stopped:
+    /// the signal stops the group only once one thread takes it, and until then another
+    /// thread may go on serving.
+    func freeze(_ seconds: Double = 5) -> Bool {
+        signal(SIGSTOP)
+        return waitUntil(seconds) {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            return !tasks.isEmpty && tasks.allSatisfy { threadState(pid, $0) == "T" }
+        }
     }
 
     /// SIGTERM, then SIGKILL after 5 s.
