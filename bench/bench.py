@@ -174,6 +174,35 @@ def scale(listener, run, n):
         h.wait()
 
 
+def watch_cost(run, n=1000, reads=50):
+    """What one read of a watched batch (`restart --rolling --healthy-for`: show info, then
+    show stat of the batch's backend) costs HAProxy with n servers in that backend: its CPU
+    per read, the answer's size and its wall time."""
+    cfg = f"{run}/watch-{n}.cfg"
+    sock = f"{run}/watch-{n}.sock"
+    with open(cfg, "w") as f:
+        f.write(f"global\n    stats socket {sock} mode 600 level admin\n"
+                "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"
+                "backend app\n")
+        for i in range(n):
+            f.write(f"    server s{i} 127.0.0.1:9\n")
+    h = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            if os.path.exists(sock) and unix_command(sock, b"show info\n"):
+                break
+            time.sleep(0.05)
+        before, t, size = cpu_ns(h.pid), time.perf_counter_ns(), 0
+        for _ in range(reads):
+            unix_command(sock, b"show info\n")
+            size = len(unix_command(sock, b"show stat app 4 -1\n") or b"")
+        wall = (time.perf_counter_ns() - t) / 1e6 / reads
+        return (cpu_ns(h.pid) - before) / 1e6 / reads, size, wall
+    finally:
+        h.terminate()
+        h.wait()
+
+
 def wrap_memory(static, run):
     """Two static wraps around `sleep`: the second one's private dirty memory (its own: heap,
     stack, data) and its proportional share of what it maps (code pages are shared between
@@ -475,6 +504,7 @@ def main():
         size = os.path.getsize(static) if static else None
         hang = hanging_acks(a.listener, run)
         scales = {n: scale(a.listener, run, n) for n in (100, 1000, 10000)}
+        watch = watch_cost(run)
         wrap_dirty = wrap_pss = wrap_rss = wrap_idle = None
         if static:
             wrap_dirty, wrap_pss, wrap_rss, wrap_idle = wrap_memory(static, run)
@@ -523,6 +553,9 @@ def main():
     print(f"\n{'mapped servers':>15} {'start-up check CPU ms':>22} {'first ack ms':>13} {'CPU per resync ms':>18}")
     for n, (startup, first, resync) in scales.items():
         print(f"{n:>15,} {startup:>22.1f} {first:>13.2f} {resync:>18.2f}")
+    print(f"\nrestart --rolling --healthy-for, one read of a batch in a backend of 1,000 servers (show info + show stat "
+          f"of that backend, once a second): HAProxy CPU {watch[0]:.2f} ms a read ({watch[0] / 10:.2f} % of a core), "
+          f"answer {watch[1] / 1024:.0f} KiB, {watch[2]:.1f} ms wall")
     print(f"\nlistener idle, default options (show info every second): {idle:.3f} ms of CPU per second")
     print(f"agent port: one answer p50 {agent[0]:.0f} us, p99 {agent[1]:.0f} us (connect to close, Python client); "
           f"{agent[2]:,.0f} answers per CPU-second of the listener ({agent[3]:,.0f}/s wall, 4 client processes); peak RSS {agent[4] / 1024:.2f} MB")

@@ -10,9 +10,17 @@ RUNNING long before it serves. With SH_WORKERS=N it forks N workers that serve o
 (a pre-fork server: gunicorn, uwsgi) while it waits; with SH_IGNORE_TERM=1 it and its
 workers ignore SIGTERM, as uwsgi does by default (there TERM means reload).
 
+With SH_RELEASE_FILE naming a file, the release it holds is read once at start, as new code
+on disk is: "broken" answers 500 to 40 % of real requests (its /health still answers 200: a
+missing template, a dead pool that the check does not see), "slow" takes twice DELAY; any
+other content, or no file, is the good release. With SH_OUTAGE_FLAG set to a file that
+exists at the time of a request, 40 % of real requests get 500 on every server, old release
+or new (a database down for everyone).
+
 usage: slow_backend.py PORT NAME [DELAY]
 """
 import http.server
+import itertools
 import os
 import signal
 import sys
@@ -27,15 +35,28 @@ time.sleep(float(os.environ.get("SH_BIND_DELAY", "0")))
 
 port, name = int(sys.argv[1]), sys.argv[2]
 delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.1
+try:
+    with open(os.environ.get("SH_RELEASE_FILE", "/nonexistent")) as f:
+        release = f.read().strip()
+except OSError:
+    release = "good"
+if release == "slow":
+    delay *= 2
+outage_flag = os.environ.get("SH_OUTAGE_FLAG", "/nonexistent")
+# Two of every five real requests (40 %), counted across threads.
+counter = itertools.count()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         # HAProxy's health check is answered at once: a slow request is not a sick server.
+        status = 200
         if self.path != "/health":
             time.sleep(delay)
+            if (release == "broken" or os.path.exists(outage_flag)) and next(counter) % 5 < 2:
+                status = 500
         body = (name + "\n").encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -1,7 +1,7 @@
 // `restart`, `stop` and `start`: their command line, parsed by hand.
 
 let controlUsage = """
-    usage: supervisor-haproxy restart [--rolling] [--force] [--no-haproxy] [OPTIONS] NAME...
+    usage: supervisor-haproxy restart [--rolling [--healthy-for S] [--max-errors P%]] [--force] [OPTIONS] NAME...
            supervisor-haproxy stop [OPTIONS] NAME...
            supervisor-haproxy start [OPTIONS] NAME...
     """
@@ -21,6 +21,14 @@ let controlHelp = controlUsage + """
     everywhere) before the next is touched; the roll halts at the first process that does not
     come back healthy and leaves every later one untouched. It refuses to take down the last
     server UP and ready in its backend on some socket, unless --force.
+    With --healthy-for (or --max-errors), each batch, once UP, is watched before the next:
+    HAProxy's own per-server counters (show stat: 5xx answers, response and connection
+    errors, health checks gone DOWN), on every socket, against the rest of its backend. A
+    batch that fails beyond doubt (at once) or above --max-errors (at the end of the window)
+    is drained and put in maint, nothing else is touched, exit 1; a backend failing for
+    every server is said to be that, not blamed on the batch (the roll stops, exit 1). Too
+    little traffic to judge: it waits up to --progress-deadline, then halts (exit 1), or
+    goes on with --accept-unjudged. A reload of HAProxy during the window starts it again.
     Ctrl-C, SIGHUP and SIGTERM: a drain under way is undone, any other step finished; then
     exit 1. A command that gives up puts the servers it changed back as supervisord's states
     of their programs explain (RUNNING: ready, else maint), or names what it left where.
@@ -50,6 +58,13 @@ let controlHelp = controlUsage + """
       --rolling                restart one process at a time, halting at the first failure
       --batch N|N%             with --rolling: N processes (or N% of those named) at a
                                time, never taking a backend's last server UP (unless --force)
+      --healthy-for SECONDS    with --rolling: watch each batch that long once it is UP
+                               (default 0: not watched; 10 with --max-errors)
+      --max-errors PERCENT     the error ratio a watched batch may show (default 1%)
+      --progress-deadline SECONDS
+                               longest wait for enough traffic to judge a batch (default
+                               60, or twice --healthy-for)
+      --accept-unjudged        at that deadline, go on with the roll (default: halt)
       --force                  take down the last server UP in its backend all the same (or
                                stop one that nothing can drain)
       --no-haproxy             stop and start a NAME that no HAProxy server is mapped to (else
@@ -114,6 +129,18 @@ struct ControlOptions: Equatable {
     var readyWhen = ReadyWhen.check
     /// --batch: how many processes a roll takes at a time.
     var batch: BatchSize?
+    /// --healthy-for, --max-errors, --progress-deadline, --accept-unjudged.
+    var watch = BatchJudge.Settings()
+}
+
+/// `--max-errors 2%` (or `2`, `0.5%`): a ratio from 0 to 1.
+func maxErrorsOption(_ value: String) -> Result<Double, Problem> {
+    let b = value.bytes.last == UInt8(ascii: "%") ? Array(value.bytes.dropLast()) : value.bytes
+    // Thousandths of a percent, through the seconds parser's fixed point.
+    guard let thousandths = parseSeconds(b.string, allowZero: true), thousandths <= 100_000 else {
+        return .failure(Problem("--max-errors '\(value)': expected a percentage from 0% to 100% (e.g. 2% or 0.5%)"))
+    }
+    return .success(Double(thousandths) / 100_000)
 }
 
 enum ParsedControl: Equatable {
@@ -125,9 +152,11 @@ enum ParsedControl: Equatable {
 func parseControl(_ action: ControlAction, _ args: [String], environment env: Environment = Environment()) -> ParsedControl {
     var o = ControlOptions()
     o.action = action
-    var walker = ArgumentWalker(args, flags: ["--help", "--quiet", "--rolling", "--force", "--no-haproxy"],
+    var healthyForGiven = false, deadlineGiven = false
+    var watchAsked: [String] = []
+    var walker = ArgumentWalker(args, flags: ["--help", "--quiet", "--rolling", "--force", "--no-haproxy", "--accept-unjudged"],
                                 valued: ["--supervisor", "--configuration", "--socket", "--map", "--timeout", "--drain-timeout", "--up-timeout",
-                                         "--ready-when", "--batch"],
+                                         "--ready-when", "--batch", "--healthy-for", "--max-errors", "--progress-deadline"],
                                 aliases: ["-c": "--configuration"])
     while let item = walker.next() {
         do throws(Problem) {
@@ -141,6 +170,7 @@ func parseControl(_ action: ControlAction, _ args: [String], environment env: En
             case .flag(let f) where action != .restart: return .invalid("\(f) goes with restart")
             case .flag("--rolling"): o.rolling = true
             case .flag("--force"): o.force = true
+            case .flag("--accept-unjudged"): o.watch.acceptUnjudged = true; watchAsked.append("--accept-unjudged")
             case .option("--supervisor", let v):
                 guard let url = try supervisorOption(v, env).get() else { return .invalid("--supervisor: 'none' has no use here") }
                 o.supervisors.append(url)
@@ -151,6 +181,19 @@ func parseControl(_ action: ControlAction, _ args: [String], environment env: En
             case .option("--drain-timeout", let v): o.drainTimeoutMs = try secondsOption("--drain-timeout", v, allowZero: true).get()
             case .option("--up-timeout", let v): o.upTimeoutMs = try secondsOption("--up-timeout", v, allowZero: false).get()
             case .option("--ready-when", let v): o.readyWhen = try readyWhenOption(v).get()
+            case .option("--healthy-for", let v):
+                guard action == .restart else { return .invalid("--healthy-for goes with restart --rolling") }
+                o.watch.healthyForMs = Int64(try secondsOption("--healthy-for", v, allowZero: true).get())
+                healthyForGiven = true
+            case .option("--max-errors", let v):
+                guard action == .restart else { return .invalid("--max-errors goes with restart --rolling") }
+                o.watch.maxErrors = try maxErrorsOption(v).get()
+                watchAsked.append("--max-errors")
+            case .option("--progress-deadline", let v):
+                guard action == .restart else { return .invalid("--progress-deadline goes with restart --rolling") }
+                o.watch.progressDeadlineMs = Int64(try secondsOption("--progress-deadline", v, allowZero: false).get())
+                deadlineGiven = true
+                watchAsked.append("--progress-deadline")
             case .option("--batch", let v):
                 guard action == .restart else { return .invalid("--batch goes with restart --rolling") }
                 o.batch = try BatchSize.parse(v).get()
@@ -162,6 +205,17 @@ func parseControl(_ action: ControlAction, _ args: [String], environment env: En
     }
     guard !o.names.isEmpty else { return .invalid("missing NAME: program, group:process or group:*") }
     if o.batch != nil && !o.rolling { return .invalid("--batch goes with --rolling") }
+    if (healthyForGiven || !watchAsked.isEmpty) && !o.rolling {
+        return .invalid("\(healthyForGiven ? "--healthy-for" : watchAsked[0]) goes with --rolling (a batch is watched before the next)")
+    }
+    if !healthyForGiven && !watchAsked.isEmpty { o.watch.healthyForMs = 10_000 }
+    if healthyForGiven && o.watch.healthyForMs == 0 && !watchAsked.isEmpty {
+        return .invalid("\(watchAsked[0]) with --healthy-for 0: nothing is watched")
+    }
+    if deadlineGiven && o.watch.progressDeadlineMs < o.watch.healthyForMs {
+        return .invalid("--progress-deadline (\(secondsText(o.watch.progressDeadlineMs))) is shorter than --healthy-for (\(secondsText(o.watch.healthyForMs)))")
+    }
+    if !deadlineGiven { o.watch.progressDeadlineMs = max(60_000, 2 * o.watch.healthyForMs) }
     for n in o.names {
         let b = n.bytes
         if b.isEmpty || b.contains(where: { $0 <= 0x20 || $0 == 0x7f }) || b.filter({ $0 == colon }).count > 1 {

@@ -148,6 +148,13 @@ final class ProcessControl {
             for sock in h.sockets { open(sock) }
         }
         guard let steps = resolveNames() else { return 2 }
+        if options.rolling && options.watch.watching {
+            let blind = steps.filter { $0.servers.isEmpty && !$0.agentServers.isEmpty }
+            if !blind.isEmpty {
+                fail("--healthy-for and --max-errors judge each batch by HAProxy's per-server counters, read on a stats socket; \(names(blind)) is reached only through the agent check, which has no counters: give its listener or wrap a stats socket, or restart without the watch")
+                return 2
+            }
+        }
         if let sig = interrupted {
             fail("\(signalName(sig)): exiting before anything was touched")
             return 1

@@ -1,3 +1,5 @@
+import CSocketShim
+
 // `restart --rolling`: a batch at a time, each fully back before the next, never taking a
 // backend's last server UP and ready (unless --force).
 
@@ -20,7 +22,7 @@ extension ProcessControl {
                 fail("refusing to take down \(steps[k].display): \(refusal.text) (--force to do it all the same); not touched: \(rest)")
                 return 1
             }
-            guard try stopPhase(batch), try startPhase(batch) else {
+            guard try stopPhase(batch), try startPhase(batch), try watched(batch) else {
                 let after = steps[(k + batch.count)...].map(\.display)
                 fail("halted at \(names(batch))\(after.isEmpty ? "" : "; not touched: " + after.joined(separator: ", "))")
                 return 1
@@ -29,6 +31,62 @@ extension ProcessControl {
             k += batch.count
         }
         return finish("restarted", steps.count)
+    }
+
+    /// With --healthy-for: the batch, back, watched until judged (`BatchWatch`). True when
+    /// it is healthy (or unjudged with --accept-unjudged, or not watched); a broken batch
+    /// is taken out of rotation (drain, then maint) and left running; a backend failing
+    /// for every server, or too little traffic, leaves it as it is. Said either way.
+    func watched(_ batch: [Step]) throws -> Bool {
+        guard options.watch.watching else { return true }
+        let groups = serverGroups(batch)
+        let what = names(batch.filter(\.hasServers))
+        guard !groups.isEmpty else { return true }
+        let settings = options.watch
+        say("watching \(what) for \(secondsText(settings.healthyForMs)): at most \(percentWords(settings.maxErrors)) errors, judged by HAProxy's counters against the rest of its backend")
+        let watch = BatchWatch(groups.map { ($0.client, $0.targets) }, settings: settings, reactor: reactor, now: reactor.now)
+        watch.onNote = { [unowned self] in say("\(what): \($0)") }
+        try wait { watch.finished || interrupted != nil }
+        let now = reactor.now
+        guard watch.finished else {
+            watch.end()
+            say("\(what): the watch was interrupted; not judged")
+            return true
+        }
+        let evidence = watch.evidence(now: now)
+        switch watch.verdict {
+        case .healthy, .watching:
+            say("\(what) healthy: \(evidence)")
+            return true
+        case .broken, .checksFailing:
+            fail("\(what) failing: \(evidence)")
+            try takeOut(batch, what)
+            return false
+        case .backendFailing:
+            fail("backend(s) of \(what) failing for every server, not only the restarted one(s): \(evidence); not blamed on the release: \(what) left in rotation; the roll stops")
+            return false
+        case .unjudged:
+            let said = "\(what): too little traffic to judge within --progress-deadline (\(secondsText(settings.progressDeadlineMs))): \(evidence)"
+            if settings.acceptUnjudged {
+                say("\(said); going on, not judged (--accept-unjudged)")
+                return true
+            }
+            fail("\(said); left in rotation, not judged (--accept-unjudged to go on without a verdict)")
+            return false
+        }
+    }
+
+    /// A failing batch out of rotation: drained (bounded by --drain-timeout), then maint.
+    /// Its programs go on running under supervisord, for the operator to look at.
+    private func takeOut(_ batch: [Step], _ what: String) throws {
+        let groups = serverGroups(batch)
+        let drain = Drain(groups, reactor: reactor, pollEveryMs: ProcessControl.pollEveryMs)
+        let t0 = shim_now_ms()
+        drain.start(deadline: t0 + Int64(options.drainTimeoutMs), now: t0)
+        try wait { drain.finished }
+        if try everywhere(groups, { $0.set(.maint, now: $1) }, failure: { "\($0.peer.errorText); \(what) not set to maint there" }) {
+            say("\(what) taken out of rotation (drain, then maint after \(seconds(since: t0))); still running under supervisord")
+        }
     }
 
     /// The next batch: up to `size` of the next processes, in order, as long as every backend

@@ -15,12 +15,18 @@ struct StatLine {
     /// `ADDR:PORT` (empty when HAProxy does not say).
     var checkStatus: ByteView
     var address: ByteView
+    /// What HAProxy counted for the server since its worker started (zero where the header
+    /// lacks a field).
+    var counters: ServerCounters
 
     /// Where the fields this program reads stand, from the header `# pxname,svname,...`; the
     /// last three are optional (-1 when the header lacks them).
     struct Columns {
         var pxname = -1, svname = -1, qcur = -1, scur = -1, status = -1
         var chkfail = -1, checkStatus = -1, addr = -1
+        /// The counters (`ServerCounters`): sessions, errors, answers by class, check downs.
+        var stot = -1, econ = -1, eresp = -1, chkdown = -1
+        var hrsp = [Int](repeating: -1, count: 6)
     }
 
     init?(_ line: ByteView, _ c: Columns) {
@@ -40,6 +46,19 @@ struct StatLine {
         hasCheck = (line.field(c.chkfail, separator: comma)?.count ?? 0) > 0
         checkStatus = line.field(c.checkStatus, separator: comma) ?? .empty
         address = line.field(c.addr, separator: comma) ?? .empty
+        func count(_ index: Int) -> Int? { line.field(index, separator: comma)?.decimal(limit: Int(Int64.max >> 8)) }
+        counters = ServerCounters()
+        counters.connectErrors = count(c.econ) ?? 0
+        counters.responseErrors = count(c.eresp) ?? 0
+        counters.checkDowns = count(c.chkdown) ?? 0
+        counters.serverErrors = count(c.hrsp[4]) ?? 0
+        // HTTP: what the server answered (every class) or failed to; TCP (no hrsp_ fields):
+        // its sessions.
+        if count(c.hrsp[1]) != nil {
+            counters.tried = c.hrsp.reduce(0) { $0 + (count($1) ?? 0) } + counters.responseErrors + counters.connectErrors
+        } else {
+            counters.tried = count(c.stot) ?? 0
+        }
     }
 
     /// UP by its health check, or ready without one ("no check").
@@ -66,10 +85,23 @@ extension StatLine: AnswerLine {
             else if name.equals("chkfail") { c.chkfail = index }
             else if name.equals("check_status") { c.checkStatus = index }
             else if name.equals("addr") { c.addr = index }
+            else if name.equals("stot") { c.stot = index }
+            else if name.equals("econ") { c.econ = index }
+            else if name.equals("eresp") { c.eresp = index }
+            else if name.equals("chkdown") { c.chkdown = index }
+            else if name.hasPrefix("hrsp_") { c.hrsp[StatLine.answerClass(name)] = index }
             index += 1
             start = i + 1
         }
         return c.pxname >= 0 && c.svname >= 0 && c.qcur >= 0 && c.scur >= 0 && c.status >= 0 ? c : nil
+    }
+}
+
+extension StatLine {
+    /// `hrsp_1xx` ... `hrsp_5xx` -> 0...4, `hrsp_other` -> 5.
+    static func answerClass(_ name: ByteView) -> Int {
+        guard name.count == 8, name[5] >= UInt8(ascii: "1"), name[5] <= UInt8(ascii: "5") else { return 5 }
+        return Int(name[5] - UInt8(ascii: "1"))
     }
 }
 

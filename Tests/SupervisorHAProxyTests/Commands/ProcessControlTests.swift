@@ -7,12 +7,6 @@ import Testing
 // restart, stop, start: supervisord and HAProxy in step, found through supervisord itself.
 // Under load with real backends (0 failed requests), then halts, refusals and errors.
 
-private func control(_ stack: LoadStack, _ args: [String], seconds: Double = 120) throws -> (status: Int32, out: String, err: String) {
-    var env = ProcessInfo.processInfo.environment
-    env["SUPERVISOR_SERVER_URL"] = nil
-    return try run(Paths.binary, args, environment: env, seconds: seconds)
-}
-
 @Suite(.serialized, .timeLimit(.minutes(3))) struct RollingRestart {
     /// Not wrapped, the listener beside them, sockets and mappings found through supervisord
     /// (its configuration found as supervisorctl finds it, -c): no request lost.
@@ -23,7 +17,7 @@ private func control(_ stack: LoadStack, _ args: [String], seconds: Double = 120
         let pids = stack.apps.map { stack.pid($0) }
         try stack.startLoad(clients: 8)
         usleep(800_000)
-        let r = try control(stack, ["restart", "--rolling", "-c", stack.config(), "app1", "app2"])
+        let r = try stack.control(["restart", "--rolling", "-c", stack.config(), "app1", "app2"])
         usleep(500_000)
         let load = try stack.stopLoad()
         print("restart --rolling under load: \(load.detail)\n\(r.out)")
@@ -64,7 +58,7 @@ private func control(_ stack: LoadStack, _ args: [String], seconds: Double = 120
         try stack.start()
         let app3 = stack.pid("app3")
         _ = FileManager.default.createFile(atPath: stack.brokenFlag("app2"), contents: nil)
-        let r = try control(stack, ["restart", "--rolling", "--up-timeout", "3", "-c", stack.config(), "app1", "app2", "app3"])
+        let r = try stack.control(["restart", "--rolling", "--up-timeout", "3", "-c", stack.config(), "app1", "app2", "app3"])
         #expect(r.status == 1, "\(r.out)\(r.err)")
         #expect(r.err.contains("app2 did not come back healthy within"), "\(r.err)")
         #expect(r.err.contains("app/app2 on unix://\(stack.adminSocket): show stat: DOWN"), "\(r.err)")
@@ -80,11 +74,11 @@ private func control(_ stack: LoadStack, _ args: [String], seconds: Double = 120
         try stack.start()
         #expect(stack.ctl("stop", "app2").contains("stopped"))
         let pid = stack.pid("app1")
-        let r = try control(stack, ["restart", "--rolling", "-c", stack.config(), "app1"])
+        let r = try stack.control(["restart", "--rolling", "-c", stack.config(), "app1"])
         #expect(r.status == 1)
         #expect(r.err.contains("refusing to take down app1: app/app1 is the last server UP and ready in backend app on unix://\(stack.adminSocket)"), "\(r.err)")
         #expect(stack.pid("app1") == pid, "untouched")
-        let forced = try control(stack, ["restart", "--rolling", "--force", "-c", stack.config(), "app1"])
+        let forced = try stack.control(["restart", "--rolling", "--force", "-c", stack.config(), "app1"])
         #expect(forced.status == 0, "\(forced.out)\(forced.err)")
         #expect(stack.pid("app1") != pid)
     }
@@ -98,7 +92,7 @@ private func control(_ stack: LoadStack, _ args: [String], seconds: Double = 120
         let pids = [stack.pid("app", host: 0), stack.pid("app", host: 1)]
         try stack.startLoad(clients: 6)
         usleep(500_000)
-        let r = try control(stack, ["restart", "--rolling", "--supervisor", "unix://" + stack.supervisorSocket(0),
+        let r = try stack.control(["restart", "--rolling", "--supervisor", "unix://" + stack.supervisorSocket(0),
                                     "--supervisor", "unix://" + stack.supervisorSocket(1), "app"])
         let load = try stack.stopLoad()
         print("fleet roll under load: \(load.detail)")
@@ -152,14 +146,14 @@ private func control(_ stack: LoadStack, _ args: [String], seconds: Double = 120
         try stack.start()
         // No listener, so nothing to discover: --socket and --map say where the servers are.
         let here = ["-c", stack.config(), "--socket", "unix://" + stack.adminSocket, "--map", "app1:app/app1", "--map", "app2:app/app2"]
-        let s = try control(stack, ["stop"] + here + ["app1"])
+        let s = try stack.control(["stop"] + here + ["app1"])
         #expect(s.status == 0, "\(s.out)\(s.err)")
         #expect(serverView(stack.adminSocket)["app/app1"]?.admin == "maint", "maint without a listener")
         #expect(stack.status()["app1"] == "STOPPED")
-        let t = try control(stack, ["start"] + here + ["app1"])
+        let t = try stack.control(["start"] + here + ["app1"])
         #expect(t.status == 0, "\(t.out)\(t.err)")
         #expect(stack.allUp())
-        let q = try control(stack, ["restart", "--quiet"] + here + ["app1", "app2"])
+        let q = try stack.control(["restart", "--quiet"] + here + ["app1", "app2"])
         #expect(q.status == 0 && q.out.isEmpty, "--quiet prints nothing on success: \(q.out)")
     }
 
@@ -168,16 +162,16 @@ private func control(_ stack: LoadStack, _ args: [String], seconds: Double = 120
         defer { stack.stop() }
         try stack.start()
         let pid = stack.pid("app1")
-        let unknown = try control(stack, ["restart", "--rolling", "-c", stack.config(), "app1", "nope"])
+        let unknown = try stack.control(["restart", "--rolling", "-c", stack.config(), "app1", "nope"])
         #expect(unknown.status == 2 && unknown.err.contains("no such process 'nope'"), "\(unknown.err)")
-        let unreachable = try control(stack, ["restart", "--supervisor", "unix://\(stack.dir.path)/none.sock", "app1"])
+        let unreachable = try stack.control(["restart", "--supervisor", "unix://\(stack.dir.path)/none.sock", "app1"])
         #expect(unreachable.status == 2 && unreachable.err.contains("connect unix://\(stack.dir.path)/none.sock: No such file or directory"), "\(unreachable.err)")
-        let badName = try control(stack, ["restart", "-c", stack.config(), "a:b:c"])
+        let badName = try stack.control(["restart", "-c", stack.config(), "a:b:c"])
         #expect(badName.status == 2)
         #expect(stack.pid("app1") == pid, "nothing touched")
         // HAProxy down: the roll cannot see whether app1 is the last server UP, and stops there.
         stack.stopHAProxy()
-        let down = try control(stack, ["restart", "--rolling", "--timeout", "0.5", "-c", stack.config(), "app1", "app2"])
+        let down = try stack.control(["restart", "--rolling", "--timeout", "0.5", "-c", stack.config(), "app1", "app2"])
         #expect(down.status == 1, "\(down.out)\(down.err)")
         #expect(down.err.contains("connect unix://\(stack.adminSocket)"), "\(down.err)")
         #expect(stack.pid("app1") == pid, "nothing taken down while HAProxy cannot be asked")

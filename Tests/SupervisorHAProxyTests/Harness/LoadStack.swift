@@ -129,6 +129,16 @@ final class LoadStack {
     func hostDir(_ h: Int) -> String { hosts == 1 ? dir.path : dir.file("h\(h)") }
     func supervisorSocket(_ h: Int = 0) -> String { hostDir(h) + "/supervisor.sock" }
     func config(_ h: Int = 0) -> String { hostDir(h) + "/supervisord.conf" }
+    /// The release every app reads when it starts ("broken", "slow"; absent: good).
+    var releaseFile: String { dir.file("release") }
+    /// While this file exists, 40 % of real requests fail on every server (an outage).
+    var outageFlag: String { dir.file("outage") }
+
+    /// New code on disk: what the next start of each app runs.
+    func deploy(_ release: String) throws {
+        try release.write(toFile: releaseFile, atomically: true, encoding: .utf8)
+    }
+
     /// While this file exists, the app starts without listening (never healthy).
     func brokenFlag(_ app: String, host: Int = 0) -> String { hostDir(host) + "/broken-" + app }
 
@@ -204,7 +214,7 @@ final class LoadStack {
             s += """
                 [program:\(app)]
                 command=\(wrap)/usr/bin/python3 \(Programs.backend) \(port) \(app) \(backends.delay)
-                environment=SH_BROKEN_FLAG="\(brokenFlag(app, host: host))",SH_BIND_DELAY="\(backends.bindDelay)",SH_WORKERS="\(backends.workers)",SH_IGNORE_TERM="\(backends.ignoreTerm ? 1 : 0)"
+                environment=SH_RELEASE_FILE="\(releaseFile)",SH_OUTAGE_FLAG="\(outageFlag)",SH_BROKEN_FLAG="\(brokenFlag(app, host: host))",SH_BIND_DELAY="\(backends.bindDelay)",SH_WORKERS="\(backends.workers)",SH_IGNORE_TERM="\(backends.ignoreTerm ? 1 : 0)"
                 startsecs=1
                 stopwaitsecs=\(backends.stopWaitSecs)
                 stdout_logfile=\(hd)/\(app).out
@@ -287,6 +297,14 @@ final class LoadStack {
         if r.status != 0 { throw TestFailure("XML-RPC restart of \(name): \(r.err)") }
     }
 
+    /// `supervisor-haproxy ARGS` (restart, stop, start), bounded; supervisord is found from
+    /// the arguments (`-c`), not from the test's environment.
+    func control(_ args: [String], seconds: Double = 120) throws -> (status: Int32, out: String, err: String) {
+        var env = ProcessInfo.processInfo.environment
+        env["SUPERVISOR_SERVER_URL"] = nil
+        return try run(Paths.binary, args, environment: env, seconds: seconds)
+    }
+
     /// A closed-loop client on every balancer's frontend (`clients` each).
     func startLoad(clients: Int = 8, maxSeconds: Int = 60) throws {
         try? FileManager.default.removeItem(atPath: dir.file("stop-load"))
@@ -300,9 +318,21 @@ final class LoadStack {
     /// Stops the clients and returns their counts, summed.
     func stopLoad() throws -> (ok: Int, failed: Int, detail: String) {
         _ = FileManager.default.createFile(atPath: dir.file("stop-load"), contents: nil)
+        return try collectLoad()
+    }
+
+    /// The load of a fixed span (`seconds`, the clients' own bound), counted: what users
+    /// get from the stack as it is now.
+    func load(seconds: Int, clients: Int = 8) throws -> (ok: Int, failed: Int, detail: String) {
+        try startLoad(clients: clients, maxSeconds: seconds)
+        return try collectLoad()
+    }
+
+    /// Waits for the clients to end (bounded) and sums their counts.
+    private func collectLoad() throws -> (ok: Int, failed: Int, detail: String) {
         var ok = 0, failed = 0, details: [String] = []
         for (b, load) in loads.enumerated() {
-            guard load.waitExit(30) == 0 else { throw TestFailure("load client: \(dir.read("load\(b).err"))") }
+            guard load.waitExit(90) == 0 else { throw TestFailure("load client: \(dir.read("load\(b).err"))") }
             let text = dir.read("load\(b).json")
             guard let json = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
                   let o = json["ok"] as? Int, let f = json["failed"] as? Int else {

@@ -14,12 +14,6 @@ private let lateBinders = LoadStack.Backends(bindDelay: 4, checks: true, check: 
 private let lateBindersUnchecked = LoadStack.Backends(bindDelay: 8, checks: false, redispatch: false)
 private let gateOff = ["--ready-when", "running"]
 
-private func control(_ stack: LoadStack, _ args: [String], seconds: Double = 120) throws -> (status: Int32, out: String, err: String) {
-    var env = ProcessInfo.processInfo.environment
-    env["SUPERVISOR_SERVER_URL"] = nil
-    return try run(Paths.binary, args, environment: env, seconds: seconds)
-}
-
 /// `supervisorctl start` of a stopped program, the listener beside it, under load.
 private func startUnderLoad(_ stack: LoadStack) throws -> (ok: Int, failed: Int, detail: String) {
     try stack.start()
@@ -53,7 +47,7 @@ private func rollUnderLoad(_ stack: LoadStack, _ options: [String]) throws -> (l
     try stack.start()
     try stack.startLoad(clients: 8)
     usleep(500_000)
-    let r = try control(stack, ["restart", "--rolling", "-c", stack.config()] + options + ["app1", "app2"])
+    let r = try stack.control(["restart", "--rolling", "-c", stack.config()] + options + ["app1", "app2"])
     usleep(1_000_000)
     return (try stack.stopLoad(), r.out + r.err, r.status)
 }
@@ -133,7 +127,7 @@ private func rollUnderLoad(_ stack: LoadStack, _ options: [String]) throws -> (l
         try stack.startLoad(clients: 8)
         usleep(500_000)
         for _ in 0..<3 {
-            let r = try control(stack, ["restart", "--rolling", "-c", stack.config()] + gateOff + ["app1", "app2"])
+            let r = try stack.control(["restart", "--rolling", "-c", stack.config()] + gateOff + ["app1", "app2"])
             #expect(r.status == 0, "\(r.out)\(r.err)")
             usleep(1_000_000)
         }
@@ -153,7 +147,7 @@ private func rollUnderLoad(_ stack: LoadStack, _ options: [String]) throws -> (l
         try stack.start()
         _ = FileManager.default.createFile(atPath: stack.brokenFlag("app2"), contents: nil)
         try stack.startLoad(clients: 4)
-        let r = try control(stack, ["restart", "--rolling", "--up-timeout", "5", "-c", stack.config(), "app1", "app2"])
+        let r = try stack.control(["restart", "--rolling", "--up-timeout", "5", "-c", stack.config(), "app1", "app2"])
         let load = try stack.stopLoad()
         #expect(r.status == 1, "\(r.out)\(r.err)")
         #expect(r.err.contains("app2 did not come back healthy within"), "\(r.err)")
@@ -215,7 +209,7 @@ private final class RotationSampler: @unchecked Sendable {
         defer { stack.stop() }
         try stack.start()
         let sampler = RotationSampler(stack.adminSocket)
-        let r = try control(stack, ["restart", "--rolling", "--batch", "5", "-c", stack.config()] + apps)
+        let r = try stack.control(["restart", "--rolling", "--batch", "5", "-c", stack.config()] + apps)
         let seen = sampler.stop()
         #expect(r.status == 0, "\(r.out)\(r.err)")
         let batches = r.out.split(separator: "\n").filter { $0.contains(" draining ") }
@@ -234,7 +228,7 @@ private final class RotationSampler: @unchecked Sendable {
         defer { stack.stop() }
         try stack.start()
         let sampler = RotationSampler(stack.adminSocket)
-        let r = try control(stack, ["restart", "--rolling", "--batch", "2", "-c", stack.config(), "app1", "app2"])
+        let r = try stack.control(["restart", "--rolling", "--batch", "2", "-c", stack.config(), "app1", "app2"])
         let seen = sampler.stop()
         #expect(r.status == 0, "\(r.out)\(r.err)")
         let batches = r.out.split(separator: "\n").filter { $0.contains(" draining ") }
@@ -249,7 +243,7 @@ private final class RotationSampler: @unchecked Sendable {
         defer { stack.stop() }
         try stack.start()
         let before = stack.dir.read("supervisord.log").count
-        let r = try control(stack, ["restart", "-c", stack.config(), "app1", "app2"])
+        let r = try stack.control(["restart", "-c", stack.config(), "app1", "app2"])
         #expect(r.status == 0, "\(r.out)\(r.err)")
         let log = String(stack.dir.read("supervisord.log").dropFirst(before)).split(separator: "\n")
         let spawned = log.lastIndex { $0.contains("spawned: 'app2'") }
