@@ -12,7 +12,8 @@ workers ignore SIGTERM, as uwsgi does by default (there TERM means reload).
 
 With SH_RELEASE_FILE naming a file, the release it holds is read once at start, as new code
 on disk is: "broken" answers 500 to 40 % of real requests (its /health still answers 200: a
-missing template, a dead pool that the check does not see), "slow" takes twice DELAY; any
+missing template, a dead pool that the check does not see), "slow" takes twice DELAY, "flapping" fails its /health one
+second in three (its real requests all fine); any
 other content, or no file, is the good release. With SH_OUTAGE_FLAG set to a file that
 exists at the time of a request, 40 % of real requests get 500 on every server, old release
 or new (a database down for everyone).
@@ -51,6 +52,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         # HAProxy's health check is answered at once: a slow request is not a sick server.
         status = 200
+        if self.path == "/health" and release == "flapping" and int(time.time()) % 3 == 0:
+            status = 503
         if self.path != "/health":
             time.sleep(delay)
             if (release == "broken" or os.path.exists(outage_flag)) and next(counter) % 5 < 2:

@@ -78,6 +78,18 @@ private func deployUnderLoad(_ stack: LoadStack, _ release: String, _ options: [
         #expect(serverView(stack.adminSocket)["app/app1"]?.admin == "ready", "not taken out")
     }
 
+    /// Every real request answered, but its health check fails a second in three: the
+    /// counters show `chkdown` growing after it came UP.
+    @Test func aBatchWhoseCheckFlapsIsFailing() throws {
+        let stack = try LoadStack(.plain, apps: apps, backends: quick)
+        defer { stack.stop() }
+        let d = try deployUnderLoad(stack, "flapping", ["--healthy-for", "8", "--max-errors", "2%"])
+        #expect(d.r.status == 1)
+        #expect(d.restarted == [true, false, false])
+        #expect(d.r.err.contains("its health check took it DOWN"), "\(d.r.err)")
+        #expect(serverView(stack.adminSocket)["app/app1"]?.admin == "maint")
+    }
+
     @Test func aReloadOfHAProxyDuringTheWatchStartsItAgain() throws {
         let stack = try LoadStack(.plain, apps: apps, backends: quick, masterWorker: true)
         defer { stack.stop() }
