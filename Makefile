@@ -23,7 +23,7 @@ static:
 	swift build -c release --scratch-path .build-static --static-swift-stdlib -Xswiftc -static-executable -Xlinker -s
 
 deps:
-	@scripts/ensure-deps haproxy supervisord supervisorctl socat valgrind file setpriv unshare pgrep ss python3 python3-venv python3-yaml lintian cc make
+	@scripts/ensure-deps haproxy supervisord supervisorctl socat valgrind file setpriv unshare pgrep ss uwsgi python3 python3-venv python3-yaml lintian cc make
 
 # Builds, then runs every suite, the compat subset (HAProxy 3.0 and 3.4 x supervisor 4.3.0),
 # docker-compose.yml for real and 5 s of each fuzz target, four at a time

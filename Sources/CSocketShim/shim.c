@@ -10,7 +10,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -268,8 +270,84 @@ int shim_signalfd_next(int fd, char *err, size_t errlen) {
 }
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
-static void child_exec(const char *file, char *const argv[], pid_t parent, int report) {
+int shim_notify_open(char *name, size_t namelen, char *err, size_t errlen) {
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return shim_err(err, errlen, errno, "socket", "notify socket", NULL);
+    int one = 1;
+    struct sockaddr_un a;
+    socklen_t len = sizeof(sa_family_t);
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) {
+        shim_err(err, errlen, errno, "setsockopt SO_PASSCRED", "notify socket", NULL);
+        close(fd);
+        return -1;
+    }
+    /* Autobind: an address of the family alone gets a unique abstract name. */
+    if (bind(fd, (struct sockaddr *)&a, len) < 0 || (len = sizeof a, getsockname(fd, (struct sockaddr *)&a, &len) < 0)) {
+        shim_err(err, errlen, errno, "bind", "notify socket", NULL);
+        close(fd);
+        return -1;
+    }
+    size_t n = len - offsetof(struct sockaddr_un, sun_path);
+    if (n < 2 || a.sun_path[0] != 0 || n + 1 > namelen) {
+        shim_err(err, errlen, 0, "bind", "notify socket", "no abstract name");
+        close(fd);
+        return -1;
+    }
+    name[0] = '@';
+    memcpy(name + 1, a.sun_path + 1, n - 1);
+    name[n] = 0;
+    return fd;
+}
+
+long shim_notify_recv(int fd, void *buf, size_t cap, int *pid, int *uid, char *err, size_t errlen) {
+    union {
+        struct cmsghdr align;
+        char space[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(16 * sizeof(int))];
+    } control;
+    struct iovec iov = {.iov_base = buf, .iov_len = cap};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control.space;
+    m.msg_controllen = sizeof control.space;
+    ssize_t n;
+    RETRY_EINTR(n, recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC));
+    if (n < 0) {
+        if (errno == EAGAIN) return SHIM_WOULD_BLOCK;
+        return shim_err(err, errlen, errno, "recvmsg", "notify socket", NULL);
+    }
+    *pid = -1;
+    *uid = -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET) continue;
+        if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+            struct ucred cred;
+            memcpy(&cred, CMSG_DATA(c), sizeof cred);
+            *pid = (int)cred.pid;
+            *uid = (int)cred.uid;
+        } else if (c->cmsg_type == SCM_RIGHTS) {
+            size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < count; i++) {
+                int passed;
+                memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
+                close(passed);
+            }
+        }
+    }
+    if ((size_t)n > cap || (m.msg_flags & MSG_TRUNC)) return SHIM_TRUNCATED;
+    return (long)n;
+}
+
+static void child_exec(const char *file, char *const argv[], pid_t parent, int report, int watchdog_pid) {
     setpgid(0, 0);
+    if (watchdog_pid) {
+        char pid[24];
+        snprintf(pid, sizeof pid, "%d", (int)getpid());
+        setenv("WATCHDOG_PID", pid, 1);
+    }
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     /* The parent may have died before PR_SET_PDEATHSIG took hold. */
     if (getppid() != parent) _exit(127);
@@ -290,6 +368,11 @@ static void child_exec(const char *file, char *const argv[], pid_t parent, int r
 
 int shim_spawn(const char *file, char *const argv[], int *pid, int *pidfd,
                char *err, size_t errlen) {
+    return shim_spawn_notify(file, argv, 0, pid, pidfd, err, errlen);
+}
+
+int shim_spawn_notify(const char *file, char *const argv[], int watchdog_pid, int *pid, int *pidfd,
+                      char *err, size_t errlen) {
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) return shim_err(err, errlen, errno, "pipe", file, NULL);
     pid_t parent = getpid();
@@ -299,7 +382,7 @@ int shim_spawn(const char *file, char *const argv[], int *pid, int *pidfd,
         close(report[1]);
         return shim_err(err, errlen, errno, "fork", file, NULL);
     }
-    if (child == 0) child_exec(file, argv, parent, report[1]);
+    if (child == 0) child_exec(file, argv, parent, report[1], watchdog_pid);
     close(report[1]);
     /* Also in the parent, so that no signal can reach the child's group before it exists. */
     setpgid(child, child);

@@ -18,14 +18,35 @@ other content, or no file, is the good release. With SH_OUTAGE_FLAG set to a fil
 exists at the time of a request, 40 % of real requests get 500 on every server, old release
 or new (a database down for everyone).
 
+The notify protocol (systemd's, spoken when NOTIFY_SOCKET is set): with SH_READY_DELAY=SECONDS
+it binds at once but answers 503 to real requests for that long (a server still loading
+behind an open port), then serves and says READY=1. With WATCHDOG_USEC it sends WATCHDOG=1
+from its accept loop, three times per period; while the file SH_WEDGE_FLAG exists at a turn
+of that loop, the loop wedges for SH_WEDGE_SECONDS (default 5): its port still accepts (the
+kernel's backlog: a TCP check passes), nothing is answered, no ping is sent. On SIGHUP (with
+NOTIFY_SOCKET) it reloads gracefully: RELOADING=1, 503 for SH_RELOAD_SECONDS (default 1), then
+READY=1 again.
+
 usage: slow_backend.py PORT NAME [DELAY]
 """
 import http.server
 import itertools
 import os
 import signal
+import socket
 import sys
 import time
+
+def notify(message):
+    """One datagram to NOTIFY_SOCKET (a leading @: an abstract name), as sd_notify does."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.sendto(message.encode(), address)
+
 
 if os.path.exists(os.environ.get("SH_BROKEN_FLAG", "/nonexistent")):
     print("broken: not listening", flush=True)
@@ -52,6 +73,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         # HAProxy's health check is answered at once: a slow request is not a sick server.
         status = 200
+        if self.path != "/health" and time.monotonic() < ready_at:
+            status = 503
         if self.path == "/health" and release == "flapping" and int(time.time()) % 3 == 0:
             status = 503
         if self.path != "/health":
@@ -68,17 +91,53 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+ready_delay = float(os.environ.get("SH_READY_DELAY", "0"))
+ready_at = time.monotonic() + ready_delay
+said_ready = False
+watchdog_every = int(os.environ.get("WATCHDOG_USEC", "0")) / 3e6
+last_ping = 0.0
+wedge_flag = os.environ.get("SH_WEDGE_FLAG", "/nonexistent")
+
+
+class Server(http.server.ThreadingHTTPServer):
+    # The listen backlog, as app servers have it (gunicorn 2048, uWSGI 100): set on the
+    # class, since the constructor already listens.
+    request_queue_size = 128
+    daemon_threads = True
+
+    def service_actions(self):
+        """Each turn of the accept loop: READY=1 once loaded, the watchdog's pings, a wedge."""
+        global said_ready, last_ping
+        if os.path.exists(wedge_flag):
+            os.unlink(wedge_flag)
+            time.sleep(float(os.environ.get("SH_WEDGE_SECONDS", "5")))
+        now = time.monotonic()
+        if not said_ready and now >= ready_at:
+            said_ready = True
+            notify("READY=1\nSTATUS=serving")
+        if watchdog_every and now - last_ping >= watchdog_every:
+            last_ping = now
+            notify("WATCHDOG=1")
+
+
+def reload(signum, frame):
+    global ready_at, said_ready
+    notify("RELOADING=1")
+    ready_at = time.monotonic() + float(os.environ.get("SH_RELOAD_SECONDS", "1"))
+    said_ready = False
+
+
+if os.environ.get("NOTIFY_SOCKET"):
+    signal.signal(signal.SIGHUP, reload)
 if os.environ.get("SH_IGNORE_TERM") == "1":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-server.daemon_threads = True
-server.request_queue_size = 128
+server = Server(("127.0.0.1", port), Handler)
 print(f"{name} listening on 127.0.0.1:{port}", flush=True)
 workers = int(os.environ.get("SH_WORKERS", "0"))
 for _ in range(workers):
     if os.fork() == 0:
-        server.serve_forever()
+        server.serve_forever(poll_interval=0.05)
 if workers:
     while True:
         time.sleep(3600)
-server.serve_forever()
+server.serve_forever(poll_interval=0.05)

@@ -108,6 +108,20 @@ int shim_signalfd(const int *signals, int n, char *err, size_t errlen);
 /* The next signal from a signalfd: its number, 0 when none is pending, -1 failed. */
 int shim_signalfd_next(int fd, char *err, size_t errlen);
 
+/* The notify protocol's socket (systemd's sd_notify: datagrams of KEY=VALUE lines): a
+ * non-blocking datagram socket bound to an abstract name the kernel picks (autobind: unique,
+ * no file to clean up), with SO_PASSCRED so that each datagram brings its sender's
+ * credentials. Writes the name as NOTIFY_SOCKET spells it ("@" then the name) into name.
+ * Returns the descriptor, or -1. */
+int shim_notify_open(char *name, size_t namelen, char *err, size_t errlen);
+/* Datagram outcomes besides a length and SHIM_WOULD_BLOCK / SHIM_FAILED. */
+enum { SHIM_TRUNCATED = -3 };
+/* One datagram into buf: its length; SHIM_WOULD_BLOCK when none waits; SHIM_TRUNCATED for one
+ * longer than cap (its rest is dropped by the kernel); SHIM_FAILED. *pid and *uid: the
+ * sender's, as the kernel vouches for them (-1 when none came). Descriptors a sender passed
+ * (SCM_RIGHTS) are closed at once: nothing a stranger sends stays open here. */
+long shim_notify_recv(int fd, void *buf, size_t cap, int *pid, int *uid, char *err, size_t errlen);
+
 /* Runs file (searched in PATH) with argv (NULL-terminated) as a child in a process group of
  * its own, with the calling process's stdio, environment and directory, an empty signal mask,
  * default dispositions, and PR_SET_PDEATHSIG SIGKILL (it cannot outlive us). Sets *pid and a
@@ -116,6 +130,10 @@ int shim_signalfd_next(int fd, char *err, size_t errlen);
  * not watch it (pidfd_open failed: the child's group is killed and the child reaped). */
 int shim_spawn(const char *file, char *const argv[], int *pid, int *pidfd,
                char *err, size_t errlen);
+/* shim_spawn, with WATCHDOG_PID set to the child's own pid in its environment when
+ * watchdog_pid is non-zero (the notify protocol: only that process's pings count). */
+int shim_spawn_notify(const char *file, char *const argv[], int watchdog_pid, int *pid, int *pidfd,
+                      char *err, size_t errlen);
 /* The child's end: 1 reaped (*code the exit status, or *signal the signal that killed it),
  * 0 still running, -1 failed. */
 int shim_reap(int pid, int *code, int *signal, char *err, size_t errlen);

@@ -59,7 +59,8 @@ final class EventListener {
             }
         }
         if let url = options.supervisor {
-            let client = SupervisorClient(url: url, keys: ["name", "group", "statename"], timeoutMs: options.timing.timeoutMs)
+            let client = SupervisorClient(url: url, keys: ["name", "group", "statename", "command"], timeoutMs: options.timing.timeoutMs,
+                                          valueCapacity: 8192)
             supervisor = client
             reactor.add(client)
         }
@@ -87,7 +88,7 @@ final class EventListener {
         }
         if let signals { reactor.add(signals) } else { log.log(.warning, "\(signalError.text): a stop signal ends the listener at once") }
         channel.ready()
-        syncWithSupervisor(now: reactor.now)
+        findNotifyingWraps(now: reactor.now)
         let exit = reactor.run(until: { [unowned self] in stopFinished() })
         if reactor.failed { log.log(.error, "\(reactor.error.text); exiting") }
         return exit ?? stop?.exit ?? policy.exit(SIGTERM)
@@ -219,7 +220,8 @@ final class EventListener {
                 logEvent(.debug, name, event, table.mappings[m], nil)
                 return
             }
-            logEvent(.info, name, event, table.mappings[m], admin)
+            let left = admin == .ready && convergence.admissionLeft(table.targetOf[m])
+            logEvent(.info, name, event, table.mappings[m], admin, leftToWrap: left)
             convergence.record(target: table.targetOf[m], state: admin)
         }
         if !matched, let l = log.begin(.debug) {
@@ -239,7 +241,7 @@ final class EventListener {
     /// The original tool's line:
     /// `Received PROCESS_STATE_EXITED (from RUNNING) for instance2, sending MAINT for plone04/plone0402.`
     private func logEvent(_ level: Logger.Level, _ name: ByteView, _ event: ProcessStatePayload,
-                          _ mapping: Mapping, _ admin: AdminState?) {
+                          _ mapping: Mapping, _ admin: AdminState?, leftToWrap: Bool = false) {
         guard let l = log.begin(level) else { return }
         l.append("Received ")
         l.append(name)
@@ -247,7 +249,9 @@ final class EventListener {
         if let from = event.fromState { l.append(from) } else { l.append("?") }
         l.append(") for ")
         l.append(mapping.program)
-        if let admin {
+        if leftToWrap {
+            l.append(", left to its wrap (--notify: ready once the program says READY=1), nothing sent for ")
+        } else if let admin {
             l.append(", sending ")
             l.append(admin.logWord)
             l.append(" for ")
@@ -274,6 +278,31 @@ final class EventListener {
         }
         log.log(.warning, "supervisord dropped \(lost) event(s) (poolserial \(last) to \(serial)): asking it for every process's state")
         syncWithSupervisor(now: reactor.now)
+    }
+
+    /// Which mapped programs run under `wrap --notify` on a socket of this listener's:
+    /// there, their admission is the wrap's (ready once the program says READY=1; one gate,
+    /// not two), and a RUNNING sends nothing. Read once from supervisord's configuration
+    /// (`getAllConfigInfo`, each process's command line, parsed as `wrap` parses it); then
+    /// the start-up sync.
+    private func findNotifyingWraps(now: Int64) {
+        guard let client = supervisor, !convergence.instances.isEmpty else { return syncWithSupervisor(now: now) }
+        client.call("supervisor.getAllConfigInfo", now: now, onStruct: { [unowned self] s in
+            guard let name = s.value(0), let group = s.value(1), let command = s.value(3),
+                  let found = discoverMappings(command: Array(command), group: Array(group).string, name: Array(name).string),
+                  found.notify else { return }
+            let table = convergence.table
+            for (k, i) in convergence.instances.enumerated() where found.sockets.contains(where: { $0.endpoint == i.peer.endpoint }) {
+                table.forEachMatch(process: name, group: group) { m in
+                    guard found.mappings.contains(where: { $0.target == table.targets[table.targetOf[m]] }) else { return }
+                    convergence.leaveAdmission(instance: k, target: table.targetOf[m])
+                    log.log(.info, "\(table.mappings[m].program.string) runs under 'supervisor-haproxy wrap --notify': at \(i.peer.display), \(table.targets[table.targetOf[m]].name) is admitted by its wrap (ready once the program says READY=1), not at RUNNING")
+                }
+            }
+        }, onDone: { [unowned self] failure in
+            if let failure { log.log(.warning, "cannot read supervisord's configuration (\(failure)): a program under 'wrap --notify' is admitted at RUNNING here too") }
+            syncWithSupervisor(now: reactor.now)
+        })
     }
 
     /// The state of every mapped program from supervisord, applied as it streams in; an

@@ -21,6 +21,24 @@ func runWrap(_ args: [String], environment: Environment) -> Exit {
     }
 }
 
+/// What the wrapped program said over the notify socket (`--notify`).
+struct ProgramSays {
+    /// READY=1 since the start or the last STOPPING=1 / RELOADING=1.
+    var ready = false
+    /// --watchdog: the last ping, and whether a deadline passed without one (and when).
+    var lastPing: Int64 = 0
+    var watchdogMissed = false
+    var missedAt: Int64 = 0
+    /// The last STATUS=, when it was logged, and the changes not logged since.
+    let status = FixedBuffer(capacity: 200)
+    var statusLoggedAt = Int64.min / 2
+    var statusUnlogged = 0
+    var statusCut = false
+    var droppedLoggedAt = Int64.min / 2
+    var droppedUnlogged = 0
+    var saidMainPid = false
+}
+
 final class Wrapper {
     enum Phase: Equatable {
         /// Started: maint set, waiting for supervisord to report RUNNING.
@@ -65,6 +83,14 @@ final class Wrapper {
     private var configAsked = false
     private var spawnedAt: Int64 = 0
     private let error = FixedBuffer(capacity: 512)
+    /// --notify: the program's socket, and what it said.
+    private var notify: NotifySocket?
+    private var program = ProgramSays()
+    /// --watchdog's deadline and --ready-timeout's warning without READY=1.
+    private var watchdogTimer: Timer!
+    private var readyTimer: Timer!
+    /// Logs the latest STATUS= once its second is over.
+    private var statusTimer: Timer!
 
     init(options: WrapOptions, log: Logger) {
         self.options = options
@@ -80,6 +106,12 @@ final class Wrapper {
             g.onOverdue = { [log, unowned g] t, words in log.log(.warning, "\(t.name) at \(g.peer.display): \(words)") }
         }
         reactor.add(timer)
+        watchdogTimer = Timer { [unowned self] now in watchdogFired(now: now) }
+        readyTimer = Timer { [unowned self] now in readyOverdue(now: now) }
+        statusTimer = Timer { [unowned self] now in logStatus(now: now) }
+        reactor.add(watchdogTimer)
+        reactor.add(readyTimer)
+        reactor.add(statusTimer)
         if let url = options.supervisor, options.programName != nil {
             let client = SupervisorClient(url: url, keys: ["group", "name", "stopwaitsecs", "statename"],
                                           timeoutMs: options.timing.timeoutMs)
@@ -102,13 +134,16 @@ final class Wrapper {
         }
         signals = channel
         reactor.add(channel)
+        if options.notify {
+            guard openNotify() else { return .status(1) }
+        }
         if let status = spawn() { return .status(status) }
         let now = shim_now_ms()
         setAll(.maint, now: now)
         if supervisor == nil {
             log.log(.info, "no supervisord to ask (--supervisor none or no $SUPERVISOR_SERVER_URL): \(serversText) ready \(admission)\(options.stopWaitMs == nil ? "; stopwaitsecs unknown, so the program's group is never killed early (--stop-wait SECONDS)" : "")")
             phase = .running
-            admitAll(now: now)
+            admitWhenReady(now: now)
         } else {
             askSupervisor(now: now)
         }
@@ -125,7 +160,8 @@ final class Wrapper {
         let argv = options.command.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: Int32 = 0, pidfd: Int32 = -1
-        let rc = error.withCString { e, n in shim_spawn(argv[0], argv, &pid, &pidfd, e, n) }
+        let watchdogPid: Int32 = options.watchdogMs == nil ? 0 : 1
+        let rc = error.withCString { e, n in shim_spawn_notify(argv[0], argv, watchdogPid, &pid, &pidfd, e, n) }
         if rc < 0 {
             log.log(.error, "\(error.text); not started")
             return 1
@@ -137,6 +173,7 @@ final class Wrapper {
             return status
         }
         spawnedAt = shim_now_ms()
+        if notify != nil { readyTimer.fire(at: spawnedAt + Int64(options.readyTimeoutMs)) }
         let c = ChildProcess(pid: pid, pidfd: pidfd) { [unowned self] code, sig in exited(code, sig, now: shim_now_ms()) }
         child = c
         reactor.add(c)
@@ -232,8 +269,19 @@ final class Wrapper {
         for g in groups { g.admit(options.readyWhen, boundMs: Int64(options.readyTimeoutMs), reactor: reactor, now: now) }
     }
 
+    /// The gate opens once supervisord reports RUNNING and, with --notify, the program has
+    /// said READY=1 (and its watchdog is not missed).
+    private func admitWhenReady(now: Int64) {
+        guard phase == .running else { return }
+        if notify != nil && (!program.ready || program.watchdogMissed) { return }
+        admitAll(now: now)
+    }
+
     private var admission: String {
         if groups.isEmpty { return "through the listener's agent, which calls it ready once it serves" }
+        if notify != nil {
+            return program.ready ? "once it serves (it said READY=1)" : "once it says READY=1 and serves (--notify)"
+        }
         switch options.readyWhen {
         case .running: return "at once"
         case .check: return "once it serves (HAProxy's check passes, or its address accepts a connection)"
@@ -258,6 +306,127 @@ final class Wrapper {
     private func endIfSettled() {
         guard case .exiting(let exit) = phase, groups.allSatisfy(\.settled) else { return }
         reactor.stop(exit)
+    }
+
+    // MARK: the program's own word (--notify)
+
+    private func openNotify() -> Bool {
+        guard let n = NotifySocket(uid: getuid(), error: error) else {
+            log.log(.error, "\(error.text); not starting \(options.command[0]) (--notify)")
+            return false
+        }
+        n.onMessage = { [unowned self] m, pid, now in notified(m, pid: pid, now: now) }
+        n.onDropped = { [unowned self] why, now in droppedDatagram(why, now: now) }
+        n.onFailed = { [log] words in log.log(.error, "\(words); the program's notifications are no longer read") }
+        notify = n
+        reactor.add(n)
+        setenv("NOTIFY_SOCKET", n.name, 1)
+        if let w = options.watchdogMs { setenv("WATCHDOG_USEC", "\(w * 1000)", 1) }
+        log.log(.debug, "NOTIFY_SOCKET=\(n.name)\(options.watchdogMs.map { " WATCHDOG_USEC=\($0 * 1000)" } ?? "")")
+        return true
+    }
+
+    private func notified(_ m: NotifyMessage, pid: Int32, now: Int64) {
+        if let status = m.status { statusSaid(status, now: now) }
+        if m.mainPid && !program.saidMainPid {
+            program.saidMainPid = true
+            log.log(.info, "MAINPID= ignored: the wrapper watches its own child, whose group it stops")
+        }
+        // From the stop signal on, the wrapper's own drain owns the servers.
+        guard phase == .starting || phase == .running else { return }
+        if (m.stopping || m.reloading) && program.ready {
+            program.ready = false
+            watchdogTimer.cancel()
+            log.log(.info, "the program says \(m.stopping ? "STOPPING=1" : "RELOADING=1"): \(serversText) to drain until its next READY=1")
+            for g in groups { g.set(.drain, now: now) }
+        }
+        if m.ready && !program.ready {
+            program.ready = true
+            program.watchdogMissed = false
+            readyTimer.cancel()
+            log.log(.info, "the program says READY=1 (pid \(pid)) \(now - spawnedAt) ms after its start: \(serversText) \(phase == .running ? "ready once it serves (readiness gate)" : "ready once supervisord reports it RUNNING and it serves")")
+            if options.watchdogMs != nil { ping(now: now) }
+            admitWhenReady(now: now)
+        }
+        if m.watchdog && options.watchdogMs != nil && program.ready { ping(now: now) }
+        if m.watchdogTrigger && options.watchdogMs != nil && program.ready && !program.watchdogMissed {
+            watchdogMissed("the program sent WATCHDOG=trigger", now: now)
+        }
+    }
+
+    private func ping(now: Int64) {
+        program.lastPing = now
+        guard let w = options.watchdogMs else { return }
+        watchdogTimer.fire(at: now + Int64(w))
+        if program.watchdogMissed {
+            program.watchdogMissed = false
+            log.log(.info, "WATCHDOG=1 again \(now - program.missedAt) ms after the miss: \(serversText) ready once it serves (readiness gate)")
+            admitWhenReady(now: now)
+        }
+    }
+
+    private func watchdogFired(now: Int64) {
+        guard let w = options.watchdogMs, program.ready, !program.watchdogMissed, phase == .starting || phase == .running else { return }
+        watchdogMissed("no WATCHDOG=1 for \(now - program.lastPing) ms (--watchdog \(secondsText(Int64(w))))", now: now)
+    }
+
+    /// Out of rotation until the pings resume: maint (the program's port may still accept,
+    /// a wedged loop behind it). Nothing is killed: supervisord owns restarts.
+    private func watchdogMissed(_ why: String, now: Int64) {
+        program.watchdogMissed = true
+        program.missedAt = now
+        log.log(.warning, "\(why): \(serversText) to maint, out of rotation until its pings resume (its port may still accept: a wedged program often does); nothing is killed, supervisord owns restarts")
+        setAll(.maint, now: now)
+    }
+
+    private func readyOverdue(now: Int64) {
+        guard !program.ready, phase == .starting || phase == .running else { return }
+        log.log(.warning, "no READY=1 from the program \(now - spawnedAt) ms after its start (--ready-timeout): \(serversText) stay out of rotation until it says READY=1 on NOTIFY_SOCKET")
+    }
+
+    /// STATUS= as the program sent it, escaped (the logger's rule) and bounded; a changed
+    /// one at most once a second, so that a flood costs one line a second.
+    private func statusSaid(_ status: ByteView, now: Int64) {
+        let text = status.slice(0..<min(status.count, 200))
+        if program.status.bytes.equals(text) { return }
+        program.status.clear()
+        program.status.append(text)
+        program.statusCut = status.count > 200
+        program.statusUnlogged += 1
+        guard now - program.statusLoggedAt >= 1000 else {
+            // The latest is logged when the second is over.
+            statusTimer.fire(at: program.statusLoggedAt + 1000)
+            return
+        }
+        logStatus(now: now)
+    }
+
+    private func logStatus(now: Int64) {
+        guard program.statusUnlogged > 0 else { return }
+        program.statusLoggedAt = now
+        if let l = log.begin(.info) {
+            l.append("the program's STATUS: ")
+            l.append(program.status.bytes)
+            if program.statusCut { l.append("...") }
+            if program.statusUnlogged > 1 { l.append(" (\(program.statusUnlogged - 1) earlier change(s) not logged)") }
+            log.end()
+        }
+        program.statusUnlogged = 0
+    }
+
+    /// A datagram that did not count: said at once the first time, then at most every 10 s
+    /// with how many.
+    private func droppedDatagram(_ why: NotifySocket.Dropped, now: Int64) {
+        program.droppedUnlogged += 1
+        guard now - program.droppedLoggedAt >= 10_000 else { return }
+        let what: String
+        switch why {
+        case .stranger(let uid): what = "from uid \(uid), not the program's (\(getuid()))"
+        case .tooLong: what = "longer than \(NotifySocket.capacity) bytes"
+        }
+        log.log(.warning, "notify socket: ignored \(program.droppedUnlogged) datagram(s), the last \(what)")
+        program.droppedLoggedAt = now
+        program.droppedUnlogged = 0
     }
 
     private func timerFired(now: Int64) {
@@ -303,13 +472,13 @@ final class Wrapper {
             if state.equals("RUNNING") {
                 phase = .running
                 log.log(.info, "supervisord reports \(name) RUNNING: \(serversText) ready \(admission)")
-                admitAll(now: shim_now_ms())
+                admitWhenReady(now: shim_now_ms())
             }
         }, onDone: { [unowned self] failure in
             if let failure, phase == .starting {
                 log.log(.warning, "cannot ask supervisord whether \(name) is RUNNING (\(failure)); \(serversText) ready \(admission)")
                 phase = .running
-                admitAll(now: shim_now_ms())
+                admitWhenReady(now: shim_now_ms())
             }
             again()
         })

@@ -27,6 +27,15 @@ let wrapHelp = wrapUsage + """
     drains on supervisord's STOPPING; the wrapper asks the port until every HAProxy polling it
     has been told drain, then (with @ADDR:PORT) until the program has no established
     connection on its port, or --drain-timeout; then the signal.
+    With --notify, the program says itself when it serves (systemd's notify protocol: the
+    wrapper passes NOTIFY_SOCKET, a private abstract socket; only datagrams from the
+    program's uid or root count): READY=1 opens the readiness gate (before it, the servers
+    stay in maint, whatever its port does); STOPPING=1 or RELOADING=1 drains them until the
+    next READY=1; STATUS= is logged; MAINPID= is ignored (the wrapper watches its own
+    child). With --watchdog, it also passes WATCHDOG_USEC and WATCHDOG_PID: a program that
+    sends no WATCHDOG=1 for that long is taken out of rotation (maint; its port may well
+    still accept) until its pings resume and the gate passes again. The wrapper never kills
+    it for that: supervisord owns restarts.
     When the program exits by itself: maint at once. The wrapper then ends as the program did:
     the same exit status, or death by the same signal.
     HAProxy trouble never holds up a stop: each exchange is bounded by --timeout.
@@ -46,6 +55,10 @@ let wrapHelp = wrapUsage + """
       --ready-when WHEN        check (the default), connect or running: as the listener's
       --ready-timeout SECONDS  say which server is still not serving after this long
                                (default 60; it stays out of rotation)
+      --notify                 ready when the program says READY=1 (NOTIFY_SOCKET), drain on
+                               its STOPPING=1 or RELOADING=1
+      --watchdog SECONDS       with --notify: out of rotation when no WATCHDOG=1 came for
+                               this long, back once the pings resume
       --quiet                  log errors only
       --verbose                also log each exchange
       --help                   show this help
@@ -69,6 +82,9 @@ struct WrapOptions: Equatable {
     var stopWaitMs: Int?
     /// supervisord's `group:process` name of the wrapped program, from the environment.
     var programName: String?
+    /// --notify: the program's READY=1 opens the gate; --watchdog: its pings keep it in.
+    var notify = false
+    var watchdogMs: Int?
 
     subscript<T>(dynamicMember path: WritableKeyPath<SharedOptions, T>) -> T {
         get { shared[keyPath: path] }
@@ -94,8 +110,8 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
     }
     o.command = Array(args[(dashes + 1)...])
     var positional: [String] = []
-    var walker = ArgumentWalker(Array(args[..<dashes]), flags: SharedOptions.flags.union(["--help"]),
-                                valued: SharedOptions.valued.union(["--drain-timeout", "--stop-wait"]))
+    var walker = ArgumentWalker(Array(args[..<dashes]), flags: SharedOptions.flags.union(["--help", "--notify"]),
+                                valued: SharedOptions.valued.union(["--drain-timeout", "--stop-wait", "--watchdog"]))
     while let item = walker.next() {
         do throws(Problem) {
             let item = try item.get()
@@ -105,6 +121,8 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
             case .flag("--help"): return .help
             case .option("--drain-timeout", let v): o.drainTimeoutMs = try secondsOption("--drain-timeout", v, allowZero: true).get()
             case .option("--stop-wait", let v): o.stopWaitMs = try secondsOption("--stop-wait", v, allowZero: false).get()
+            case .flag("--notify"): o.notify = true
+            case .option("--watchdog", let v): o.watchdogMs = try secondsOption("--watchdog", v, allowZero: false).get()
             case .flag(let name), .option(let name, _): return .invalid(unhandled(name))
             }
         } catch {
@@ -138,6 +156,10 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
     }
     if !o.ports.isEmpty && o.agents.isEmpty {
         return .invalid("'@ADDR:PORT' after a server is for a drain through --agent; without --agent, HAProxy's show stat counts the sessions")
+    }
+    if o.watchdogMs != nil && !o.notify { return .invalid("--watchdog goes with --notify (the pings come over NOTIFY_SOCKET)") }
+    if o.notify && o.sockets.isEmpty {
+        return .invalid("--notify needs a stats socket (SOCKET or --socket): through --agent alone, the listener answers HAProxy and does not hear the program's notifications")
     }
     guard let program = o.command.first, !program.isEmpty else { return .invalid("missing COMMAND after --") }
     if o.command.contains(where: { $0.utf8.contains(0) }) { return .invalid("COMMAND contains a NUL byte") }

@@ -46,8 +46,33 @@ final class Convergence {
         let old = desired[target]
         desired[target] = state
         eventDuringSync[target] = true
-        for i in instances { i.changed(target, from: old, to: state) }
+        tell(target, from: old, to: state)
         agent?.changed(target, to: state, now: reactor.now)
+    }
+
+    /// Per instance, the targets whose admission belongs to a `wrap --notify` on that
+    /// instance's socket (`leaveAdmission`).
+    private(set) var wrapAdmits: [Set<Int>] = []
+
+    /// t's admission on instance i is its wrap's: at RUNNING nothing is sent there.
+    func leaveAdmission(instance i: Int, target t: Int) {
+        if wrapAdmits.isEmpty { wrapAdmits = instances.map { _ in [] } }
+        wrapAdmits[i].insert(t)
+    }
+
+    /// Whether every instance leaves t's admission to its wrap.
+    func admissionLeft(_ t: Int) -> Bool {
+        !instances.isEmpty && !wrapAdmits.isEmpty && wrapAdmits.allSatisfy { $0.contains(t) }
+    }
+
+    private func tell(_ t: Int, from old: AdminState?, to state: AdminState) {
+        for (k, i) in instances.enumerated() {
+            if state == .ready && !wrapAdmits.isEmpty && wrapAdmits[k].contains(t) {
+                i.leave(t)
+            } else {
+                i.changed(t, from: old, to: state)
+            }
+        }
     }
 
     /// Whether every instance has nothing left it can send now, and every HAProxy that polls
@@ -66,7 +91,7 @@ final class Convergence {
         if desired[target] != state {
             let old = desired[target]
             desired[target] = state
-            for i in instances { i.changed(target, from: old, to: state) }
+            tell(target, from: old, to: state)
             agent?.changed(target, to: state, now: reactor.now)
         }
         return true

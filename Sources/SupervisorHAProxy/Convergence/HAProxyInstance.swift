@@ -99,6 +99,16 @@ final class HAProxyInstance: HAProxyAnswers {
         markPending(t)
     }
 
+    /// t is RUNNING, and its admission here belongs to its `wrap --notify` (ready once the
+    /// program says READY=1): nothing to send, no gate, and its wrap's maint or drain is
+    /// left alone by resync.
+    func leave(_ t: Int) {
+        gates.open(t)
+        clearPending(t)
+        rule.forget(t)
+        rearm()
+    }
+
     func markPending(_ t: Int) {
         if !pending[t] {
             pending[t] = true

@@ -27,6 +27,13 @@ struct ResyncRule {
     /// HAProxy took `state` for t from us.
     mutating func took(_ t: Int, _ state: AdminState) { applied[t] = state }
 
+    /// t's admission is somebody else's now (a `wrap --notify`): what HAProxy shows of it is
+    /// not ours, and a stricter state there is left alone.
+    mutating func forget(_ t: Int) {
+        applied[t] = nil
+        leftAlone[t] = nil
+    }
+
     /// An event (or a sync) decided t anew: whatever was left alone is decided over.
     mutating func decided(_ t: Int) { leftAlone[t] = nil }
 

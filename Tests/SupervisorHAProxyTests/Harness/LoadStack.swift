@@ -49,6 +49,12 @@ final class LoadStack {
         var stopWaitSecs = 10
         /// Seconds each request takes.
         var delay = 0.1
+        /// Seconds each backend answers 503 after it binds (loading behind an open port),
+        /// before it serves and says READY=1 (when NOTIFY_SOCKET is set).
+        var readyDelay: Double = 0
+        /// HAProxy's check: HTTP (`option httpchk GET /health`), or a TCP connect only,
+        /// which a wedged program's open port passes.
+        var httpCheck = true
     }
 
     /// The tool reaches HAProxy through its stats socket (push), the agent check (pull), or
@@ -139,6 +145,9 @@ final class LoadStack {
         try release.write(toFile: releaseFile, atomically: true, encoding: .utf8)
     }
 
+    /// Once this file exists, the app's accept loop wedges (SH_WEDGE_SECONDS, 5 s).
+    func wedgeFlag(_ app: String, host: Int = 0) -> String { hostDir(host) + "/wedge-" + app }
+
     /// While this file exists, the app starts without listening (never healthy).
     func brokenFlag(_ app: String, host: Int = 0) -> String { hostDir(host) + "/broken-" + app }
 
@@ -166,7 +175,7 @@ final class LoadStack {
                 default_backend app
             backend app
                 balance roundrobin
-            \(backends.checks ? "    option httpchk GET /health\n    default-server \(backends.check)" : "")
+            \(backends.checks ? (backends.httpCheck ? "    option httpchk GET /health\n" : "") + "    default-server \(backends.check)" : "")
 
             """
         for host in 0..<hosts {
@@ -214,7 +223,7 @@ final class LoadStack {
             s += """
                 [program:\(app)]
                 command=\(wrap)/usr/bin/python3 \(Programs.backend) \(port) \(app) \(backends.delay)
-                environment=SH_RELEASE_FILE="\(releaseFile)",SH_OUTAGE_FLAG="\(outageFlag)",SH_BROKEN_FLAG="\(brokenFlag(app, host: host))",SH_BIND_DELAY="\(backends.bindDelay)",SH_WORKERS="\(backends.workers)",SH_IGNORE_TERM="\(backends.ignoreTerm ? 1 : 0)"
+                environment=SH_RELEASE_FILE="\(releaseFile)",SH_OUTAGE_FLAG="\(outageFlag)",SH_BROKEN_FLAG="\(brokenFlag(app, host: host))",SH_WEDGE_FLAG="\(wedgeFlag(app, host: host))",SH_READY_DELAY="\(backends.readyDelay)",SH_BIND_DELAY="\(backends.bindDelay)",SH_WORKERS="\(backends.workers)",SH_IGNORE_TERM="\(backends.ignoreTerm ? 1 : 0)"
                 startsecs=1
                 stopwaitsecs=\(backends.stopWaitSecs)
                 stdout_logfile=\(hd)/\(app).out
@@ -306,11 +315,12 @@ final class LoadStack {
     }
 
     /// A closed-loop client on every balancer's frontend (`clients` each).
-    func startLoad(clients: Int = 8, maxSeconds: Int = 60) throws {
+    /// `timeout`: seconds one request may take before its client gives up on it (a failure).
+    func startLoad(clients: Int = 8, maxSeconds: Int = 60, timeout: Double = 15) throws {
         try? FileManager.default.removeItem(atPath: dir.file("stop-load"))
         loads = try (0..<balancers).map { b in
             try Child("/usr/bin/python3", [Programs.client, "http://127.0.0.1:\(frontendPorts[b])/", "\(clients)",
-                                           dir.file("stop-load"), "\(maxSeconds)"],
+                                           dir.file("stop-load"), "\(maxSeconds)", "\(timeout)"],
                       stdout: dir.file("load\(b).json"), stderr: dir.file("load\(b).err"))
         }
     }
