@@ -58,8 +58,9 @@ extension ProcessControl {
             return nil
         case nil: break
         }
+        let searched = ClientConfig.searchPaths(executable: executable).joined(separator: ", ")
         guard let path = options.configFile ?? ClientConfig.find(executable: executable) else {
-            fail("no supervisord to ask: give --supervisor URL or -c FILE (searched \(ClientConfig.searchPaths(executable: executable).joined(separator: ", ")))")
+            fail("no supervisord to ask: give --supervisor URL or -c FILE (no supervisorctl configuration found: searched \(searched))")
             return nil
         }
         guard let config = ClientConfig.load(path) else {
@@ -67,7 +68,10 @@ extension ProcessControl {
             return nil
         }
         switch SupervisorURL.parse(config.serverURL, username: config.username, password: config.password) {
-        case .success(let url): return [url]
+        case .success(let url):
+            urlOrigin = options.configFile != nil ? "serverurl of -c \(path)"
+                : "serverurl of \(path), the first supervisorctl configuration found (searched \(searched)); -c FILE names another"
+            return [url]
         case .failure(let e):
             fail("\(path): serverurl: \(e.urlMessage)")
             return nil
@@ -96,7 +100,7 @@ extension ProcessControl {
                 }
             }
         }) {
-            fail("supervisord at \(h.url.display): \(failure)")
+            fail("supervisord at \(h.url.display): \(failure)\(urlOrigin.map { " (\($0))" } ?? "")")
             return false
         }
         if !options.sockets.isEmpty { h.sockets = options.sockets }

@@ -48,7 +48,7 @@ let help = usage + """
     (show stat's addr) accepts a connection.
 
     Agent check (--agent): every HAProxy that polls the port (agent-check, agent-send
-    "BACKEND/SERVER\n") is answered the state the listener wants for that server: ready,
+    "BACKEND/SERVER\\n") is answered the state the listener wants for that server: ready,
     drain or maint. No admin socket need be exposed; each answer restores what a reload
     forgot. A server wanted ready is answered ready once @ADDR:PORT accepts a connection.
 

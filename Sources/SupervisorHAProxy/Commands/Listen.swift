@@ -249,10 +249,12 @@ final class EventListener {
         if let from = event.fromState { l.append(from) } else { l.append("?") }
         l.append(") for ")
         l.append(mapping.program)
+        // What goes out, in the original's words: "sending X" where a socket takes it; the
+        // agent only answers it; ready waits at the gate.
         if leftToWrap {
             l.append(", left to its wrap (--notify: ready once the program says READY=1), nothing sent for ")
         } else if let admin {
-            l.append(", sending ")
+            l.append(convergence.instances.isEmpty ? ", the agent answers " : ", sending ")
             l.append(admin.logWord)
             l.append(" for ")
         } else {
@@ -261,6 +263,10 @@ final class EventListener {
         l.append(mapping.target.backend)
         l.append(byte: slash)
         l.append(mapping.target.server)
+        if admin == .ready && !leftToWrap && options.readyWhen != .running {
+            // What the gate sends meanwhile is its own line, per socket.
+            l.append(" once it serves (readiness gate)")
+        }
         l.append(".")
         log.end()
     }

@@ -49,6 +49,9 @@ final class ProcessControl {
     private var groupsMade: [ServerGroup] = []
     private let startedAt = shim_now_ms()
     var hosts: [Host] = []
+    /// Where supervisord's URL came from, when from a supervisorctl configuration: said with
+    /// a failure to reach it.
+    var urlOrigin: String?
     /// "SOCKET BACKEND/SERVER" -> its admin state when the current stop began (`restore`).
     var adminBefore: [String: AdminState] = [:]
 

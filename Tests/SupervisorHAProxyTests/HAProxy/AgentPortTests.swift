@@ -25,6 +25,8 @@ private func ask(_ port: Int, _ line: String) -> String {
         try d.expectReady()
         try d.send(Driver.processState("RUNNING", "app1", from: "STARTING"))
         #expect(waitUntil(5) { ask(port, "web/app1\n") == "ready\n" })
+        // The log says what goes out: nothing is sent, the agent answers.
+        #expect(d.log.contains("for app1, the agent answers READY for web/app1."), "\(d.log)")
         // Warm: every slot has served once.
         for _ in 0..<200 { _ = ask(port, "web/app1\n") }
         let before = rssKB(d.child.pid)

@@ -93,3 +93,18 @@ import Testing
         #expect(paths.contains("/etc/supervisor/supervisord.conf"))
     }
 }
+
+@Suite struct ClientConfigFailures {
+    /// Run where a supervisorctl configuration names a supervisord that is not there: the
+    /// failure says where the URL came from, what was searched, and that -c names another.
+    @Test func anUnreachableSupervisordNamesTheConfigurationAndMinusC() throws {
+        let dir = TempDir()
+        try "[supervisorctl]\nserverurl=unix:///nonexistent/supervisor.sock\n".write(toFile: dir.file("supervisord.conf"), atomically: true, encoding: .utf8)
+        var env = ProcessInfo.processInfo.environment
+        env["SUPERVISOR_SERVER_URL"] = nil
+        let r = try run("/bin/sh", ["-c", "cd \"$1\" && exec \"$2\" restart app1", "sh", dir.path, Paths.binary], environment: env)
+        #expect(r.status == 2)
+        #expect(r.err.contains("connect unix:///nonexistent/supervisor.sock: No such file or directory (serverurl of supervisord.conf, the first supervisorctl configuration found (searched "), "\(r.err)")
+        #expect(r.err.contains("/etc/supervisor/supervisord.conf); -c FILE names another)"), "\(r.err)")
+    }
+}

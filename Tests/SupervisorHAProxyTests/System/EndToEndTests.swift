@@ -48,7 +48,7 @@ import Testing
         let pid = try #require(Int32(sup.ctl("pid", "web2").trimmingCharacters(in: .whitespacesAndNewlines)))
         kill(pid, SIGKILL)
         #expect(waitUntil(10) { sup.listenerLog.contains("Received PROCESS_STATE_EXITED (from RUNNING) for web2, sending MAINT for web/web2.") })
-        #expect(waitUntil(15) { sup.listenerLog.contains("Received PROCESS_STATE_RUNNING (from STARTING) for web2, sending READY for web/web2.") })
+        #expect(waitUntil(15) { sup.listenerLog.contains("Received PROCESS_STATE_RUNNING (from STARTING) for web2, sending READY for web/web2 once it serves (readiness gate).") })
         #expect(haproxy.waitFor(["web/web2"], "ready"))
         #expect(sup.protocolProblems.isEmpty, "\(sup.protocolProblems)")
     }
