@@ -102,6 +102,13 @@ func freePortPair() -> Int {
     }
 }
 
+/// `count` consecutive ports of this job's range (SH_PORT_BASE), handed out to nobody else;
+/// nil without a range.
+func freePortBlock(_ count: Int) -> Int? { PortRange.shared.take(count) }
+
+/// Whether 127.0.0.1:`port` can be bound now.
+func freeToBind(_ port: Int) -> Bool { bindLoopback(port: port) != nil }
+
 /// Binds a TCP socket to 127.0.0.1:`port` (0: any), closes it, and answers the port bound.
 private func bindLoopback(port: Int) -> Int? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -9,6 +9,12 @@ private func file(_ name: String) throws -> String {
     try String(contentsOfFile: Paths.root + "/" + name, encoding: .utf8)
 }
 
+/// The operator's documentation: README.md and what it links in docs/ (the design, the
+/// reference), without the development notes.
+private func operatorDocs() throws -> String {
+    try ["README.md", "docs/design.md", "docs/reference.md"].map(file).joined(separator: "\n")
+}
+
 @Suite struct Documentation {
     static func options(_ text: String) -> [String] {
         Array(Set(text.matches(of: #/--[a-z][a-z-]+/#).map { String($0.0) })).sorted()
@@ -34,7 +40,7 @@ private func file(_ name: String) throws -> String {
 
     @Test func everyOptionOfEveryCommandIsDocumentedEverywhere() throws {
         let man = try file("man/supervisor-haproxy.1").replacingOccurrences(of: "\\-", with: "-")
-        let readme = try file("README.md")
+        let readme = try operatorDocs()
         var all = Set<String>()
         for c in Self.commands {
             let options = Self.options(c.help)
@@ -42,7 +48,7 @@ private func file(_ name: String) throws -> String {
             for o in options {
                 all.insert(o)
                 #expect(man.contains(o), "man page lacks \(o)")
-                #expect(readme.contains("`\(o)"), "README lacks \(o)")
+                #expect(readme.contains("`\(o)"), "README and docs/ lack \(o)")
                 // --help and --version are everyone's; --rolling is named in the shared usage.
                 if o != "--version" && !(c.name == "listen" && (o == "--rolling" || o == "--help")) {
                     #expect(c.takes(o), "\(c.name): \(o) documented but not accepted")
@@ -50,9 +56,8 @@ private func file(_ name: String) throws -> String {
             }
         }
         // And nothing documented that no command takes.
-        let operatorPart = readme.components(separatedBy: "## Development")[0]
-        for o in Set(operatorPart.matches(of: #/`(--[a-z][a-z-]+)/#).map { String($0.1) }) {
-            #expect(all.contains(o), "README documents \(o), which no --help does")
+        for o in Set(readme.matches(of: #/`(--[a-z][a-z-]+)/#).map { String($0.1) }) {
+            #expect(all.contains(o), "README or docs/ document \(o), which no --help does")
         }
         for o in Set(man.matches(of: #/(--[a-z][a-z-]+)/#).map { String($0.1) }) {
             #expect(all.contains(o), "the man page documents \(o), which no --help does")
@@ -61,7 +66,7 @@ private func file(_ name: String) throws -> String {
 
     @Test func everyCommandIsDocumentedEverywhere() throws {
         let man = try file("man/supervisor-haproxy.1")
-        let readme = try file("README.md")
+        let readme = try operatorDocs()
         for c in ["listen", "check", "wrap", "restart", "stop", "start"] {
             #expect(help.contains("\n  \(c) "), "--help lacks \(c)")
             #expect(man.contains(".B \(c)") || man.contains("\\fB\(c)\\fR"), "man page lacks \(c)")
@@ -79,7 +84,7 @@ private func file(_ name: String) throws -> String {
 
     @Test func theStateTableAndMappingRuleAgree() throws {
         let man = words(try file("man/supervisor-haproxy.1"))
-        let readme = words(try file("README.md"))
+        let readme = words(try file("docs/reference.md"))
         let helpText = words(help)
         for (state, word) in [("RUNNING", "ready"), ("STOPPING", "drain"), ("STARTING, BACKOFF, EXITED, STOPPED, FATAL, UNKNOWN", "maint")] {
             #expect(helpText.contains("\(state) -> \(word)"), "--help: \(state) -> \(word)")
@@ -97,6 +102,18 @@ private func file(_ name: String) throws -> String {
     @Test func theManPageRendersCleanly() throws {
         let r = try run(which("groff"), ["-man", "-t", "-ww", "-z", Paths.root + "/man/supervisor-haproxy.1"])
         #expect(r.status == 0 && r.err.isEmpty, "\(r.err)")
+    }
+
+    /// An operator's README: at most 350 lines, the listener's whole block within the first
+    /// 80, every docs/ file it links there.
+    @Test func theReadmeIsShortAndStartsWithTheQuickStart() throws {
+        let lines = try file("README.md").split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count <= 350, "README.md has \(lines.count) lines")
+        let block = try #require(lines.firstIndex { $0.hasPrefix("[eventlistener:haproxy]") })
+        #expect(lines[block...].prefix(5).contains { $0.hasPrefix("events = PROCESS_STATE") } && block + 4 < 80, "the eventlistener block ends by line 80")
+        for link in try file("README.md").matches(of: #/\]\((docs/[a-z]+\.md)\)/#).map({ String($0.1) }) {
+            #expect(FileManager.default.fileExists(atPath: Paths.root + "/" + link), "README links \(link)")
+        }
     }
 
     @Test func readmeGivesTheTwoCommands() throws {
