@@ -124,11 +124,21 @@ private func operatorDocs() throws -> String {
     }
 }
 
-@Suite(.timeLimit(.minutes(2))) struct Demo {
-    /// `make demo` is the README's main command: it must run to the end and show HAProxy
-    /// following every step.
+@Suite(.timeLimit(.minutes(4))) struct Demo {
+    /// `make demo` is the README's main command: it must run to the end, show HAProxy
+    /// following every step, and end with the side-by-side table of a restart under load,
+    /// where the tool's two ways lose nothing.
     @Test func theDemoRunsToTheEnd() throws {
-        let r = try run("/bin/bash", [Paths.root + "/scripts/demo", Paths.binary], seconds: 100)
+        let r = try run("/bin/bash", [Paths.root + "/scripts/demo", Paths.binary], seconds: 200)
+        let table = r.out.components(separatedBy: "== a restart under load, side by side").last ?? ""
+        func failed(_ row: String) -> Int? {
+            guard let line = table.split(separator: "\n").first(where: { $0.contains(row) }) else { return nil }
+            let fields = line.split(separator: " ")
+            return fields.count >= 3 ? Int(fields[fields.count - 2]) : nil
+        }
+        #expect(failed("listener as 1.x (ready at RUNNING)") != nil, "\(table)")
+        #expect(failed("wrap + readiness gate") == 0, "\(table)")
+        #expect(failed("supervisor-haproxy restart --rolling app1 app2") == 0, "\(table)")
         #expect(r.status == 0, "\(r.out)\(r.err)")
         #expect(!r.out.contains("did not show"), "\(r.out)")
         for line in ["Received PROCESS_STATE_EXITED (from RUNNING) for web2, sending MAINT for web/web2.",
