@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 // The folders of Sources/SupervisorHAProxy depend one way: Support <- Reactor <- HAProxy,
-// Supervisor <- Convergence <- Commands. Checked by name: a file may use only the types and
+// Supervisor, Notify <- Convergence <- Commands. Checked by name: a file may use only the types and
 // top-level functions declared in its own folder and the folders below it.
 
 private let below: [String: Set<String>] = [
@@ -10,8 +10,9 @@ private let below: [String: Set<String>] = [
     "Reactor": ["Support"],
     "HAProxy": ["Support", "Reactor"],
     "Supervisor": ["Support", "Reactor"],
+    "Notify": ["Support", "Reactor"],
     "Convergence": ["Support", "Reactor", "HAProxy", "Supervisor"],
-    "Commands": ["Support", "Reactor", "HAProxy", "Supervisor", "Convergence"],
+    "Commands": ["Support", "Reactor", "HAProxy", "Supervisor", "Notify", "Convergence"],
 ]
 
 private func matches(_ pattern: String, _ text: String) -> [String] {
