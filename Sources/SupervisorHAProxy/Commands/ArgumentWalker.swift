@@ -61,14 +61,14 @@ func unhandled(_ option: String) -> String { "internal error: option '\(option)'
 // Values every command parses the same way.
 
 func socketSpec(_ value: String) -> Result<SocketSpec, Problem> {
-    parseAddress(value).map { SocketSpec(text: value, endpoint: $0) }.mapError { Problem($0.message) }
+    parseAddress(value).map { SocketSpec(text: value, endpoint: $0) }
 }
 
 /// A supervisord URL for --supervisor; `none` is nil.
 func supervisorOption(_ value: String, _ env: Environment) -> Result<SupervisorURL?, Problem> {
     if value == "none" { return .success(nil) }
     return SupervisorURL.parse(value, username: env.username, password: env.password)
-        .map { Optional($0) }.mapError { Problem("--supervisor: " + $0.urlMessage) }
+        .map { Optional($0) }.mapError { Problem("--supervisor: " + $0.text) }
 }
 
 /// Milliseconds for an option in seconds, from `least` ("0" or "0.001") to a day.

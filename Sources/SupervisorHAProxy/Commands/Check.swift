@@ -49,7 +49,7 @@ private final class CheckRead: HAProxyAnswers {
     }
 }
 
-func runCheck(_ options: Options) -> Int32 {
+func runCheck(_ options: ListenOptions) -> Int32 {
     let table = MappingTable(options.mappings)
     let reactor = Reactor()
     let reads = options.sockets.map { CheckRead($0, table: table, timeoutMs: options.timing.timeoutMs) }

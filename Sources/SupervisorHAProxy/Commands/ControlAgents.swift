@@ -32,7 +32,7 @@ extension ProcessControl {
 
     /// Asks every agent port of the steps' servers until each was told ready by every HAProxy
     /// polling it, within --up-timeout; false (said) when not.
-    func agentsTellReady(_ steps: [Step]) throws -> Bool {
+    func agentsTellReady(_ steps: [Step]) throws(Ended) -> Bool {
         let watches = agentWatches(steps)
         guard !watches.isEmpty else { return true }
         let what = names(steps.filter { !$0.agentServers.isEmpty })

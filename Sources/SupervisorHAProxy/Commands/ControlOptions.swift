@@ -176,7 +176,7 @@ func parseControl(_ action: ControlAction, _ args: [String], environment env: En
                 o.supervisors.append(url)
             case .option("--configuration", let v): o.configFile = v
             case .option("--socket", let v): o.sockets.append(try socketSpec(v).get())
-            case .option("--map", let v): o.mappings.append(try Mapping.parse(v).mapError { Problem($0.message) }.get())
+            case .option("--map", let v): o.mappings.append(try Mapping.parse(v).get())
             case .option("--timeout", let v): o.timing.timeoutMs = try secondsOption("--timeout", v, allowZero: false).get()
             case .option("--drain-timeout", let v): o.drainTimeoutMs = try secondsOption("--drain-timeout", v, allowZero: true).get()
             case .option("--up-timeout", let v): o.upTimeoutMs = try secondsOption("--up-timeout", v, allowZero: false).get()

@@ -9,7 +9,7 @@ extension ProcessControl {
     /// then reads each host's `getAllProcessInfo` until every one is as asked: N programs cost
     /// one stop or one start-up, not N. False (said) at the first supervisord refused, or
     /// that did not get there (FATAL, or still not there at the bound).
-    func supervise(_ steps: [Step], start: Bool) throws -> Bool {
+    func supervise(_ steps: [Step], start: Bool) throws(Ended) -> Bool {
         let method = start ? "supervisor.startProcess" : "supervisor.stopProcess"
         let t0 = shim_now_ms()
         var waiting: [Int] = []
@@ -58,7 +58,7 @@ extension ProcessControl {
 
     /// Every process of host h, `group:process` -> its state name, from getAllProcessInfo;
     /// nil (said) when supervisord did not answer.
-    func processStates(_ h: Int) throws -> [String: String]? {
+    func processStates(_ h: Int) throws(Ended) -> [String: String]? {
         var states: [String: String] = [:]
         if let failure = try call(hosts[h], "supervisor.getAllProcessInfo", onStruct: { s in
             guard let g = s.value(0), let n = s.value(1), let state = s.value(3) else { return }
@@ -72,7 +72,7 @@ extension ProcessControl {
 
     /// Before a stop touches HAProxy: each server's admin state on each socket, for a give-up
     /// to put back (`restore`). A socket that cannot be read leaves its servers unknown.
-    func recordAdminStates(_ groups: [ServerGroup]) throws {
+    func recordAdminStates(_ groups: [ServerGroup]) throws(Ended) {
         let now = shim_now_ms()
         for g in groups { g.readAdmin(now: now) }
         try wait { groups.allSatisfy { !$0.busy } }
@@ -87,7 +87,7 @@ extension ProcessControl {
     /// its program is not running (then maint), from supervisord's own word: a server the
     /// operator had in maint or drain stays there, and one never seen is left as it is
     /// (said). False (each said) where that could not be done: what is left where.
-    func restore(_ steps: [Step]) throws -> Bool {
+    func restore(_ steps: [Step]) throws(Ended) -> Bool {
         var running: [Step] = [], down: [Step] = []
         for h in Set(steps.map(\.host)) {
             guard let states = try processStates(h) else {

@@ -54,7 +54,7 @@ extension ProcessControl {
         switch SupervisorURL.fromEnvironment(environment) {
         case .success(let url): return [url]
         case .failure(let e):
-            fail("$SUPERVISOR_SERVER_URL: \(e.urlMessage)")
+            fail("$SUPERVISOR_SERVER_URL: \(e.text)")
             return nil
         case nil: break
         }
@@ -73,13 +73,13 @@ extension ProcessControl {
                 : "serverurl of \(path), the first supervisorctl configuration found (searched \(searched)); -c FILE names another"
             return [url]
         case .failure(let e):
-            fail("\(path): serverurl: \(e.urlMessage)")
+            fail("\(path): serverurl: \(e.text)")
             return nil
         }
     }
 
     /// Every process of a host, and the sockets and mappings its configuration implies.
-    func learn(_ h: Host) throws -> Bool {
+    func learn(_ h: Host) throws(Ended) -> Bool {
         if let failure = try call(h, "supervisor.getAllConfigInfo", onStruct: { [unowned h] s in
             guard let group = s.value(0), let name = s.value(1) else { return }
             let g = String(bytes: group), n = String(bytes: name)

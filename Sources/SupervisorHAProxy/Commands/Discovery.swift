@@ -102,7 +102,7 @@ func discoverMappings(command: [UInt8], group: String, name: String) -> Discover
         }
         return Discovered(sockets: o.sockets, mappings: mappings, agents: o.agents, wrapsWithAgent: !o.agents.isEmpty, notify: o.notify)
     case "listen":
-        guard case .run(let o) = parseCommandLine(rest), !o.check else { return nil }
+        guard case .run(let o) = parseListen(rest), !o.check else { return nil }
         return Discovered(sockets: o.sockets, mappings: o.mappings, agents: o.agents)
     default:
         return nil

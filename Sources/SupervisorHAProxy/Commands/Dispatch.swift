@@ -42,15 +42,15 @@ func runCommand(_ arguments: [String]) -> Exit {
         return .status(runControl(ControlAction(rawValue: arguments[0])!, Array(arguments.dropFirst()), environment: env,
                                   executable: CommandLine.arguments.first ?? "supervisor-haproxy"))
     case "check":
-        return runListen(parseCommandLine(Array(arguments.dropFirst()), environment: env, check: true))
+        return runListen(parseListen(Array(arguments.dropFirst()), environment: env, check: true))
     case "listen":
-        return runListen(parseCommandLine(Array(arguments.dropFirst()), environment: env))
+        return runListen(parseListen(Array(arguments.dropFirst()), environment: env))
     default:
-        return runListen(parseCommandLine(arguments, environment: env))
+        return runListen(parseListen(arguments, environment: env))
     }
 }
 
-private func runListen(_ parsed: ParsedCommandLine) -> Exit {
+private func runListen(_ parsed: ParsedListen) -> Exit {
     switch parsed {
     case .help:
         writeOut(1, help + "\n")

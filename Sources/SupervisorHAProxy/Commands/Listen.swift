@@ -13,7 +13,30 @@ import Glibc
 /// say (a 401, a hang), HAProxy is left as it is. At end of input, what was acknowledged is
 /// sent before the listener exits.
 final class EventListener {
-    let options: Options
+    /// The listener's life, one state at a time.
+    enum Phase: Equatable {
+        /// Events in, changes out.
+        case running
+        /// A stop signal came: supervisord is asked what it is doing; `exit` is how the
+        /// listener ends.
+        case askingSupervisor(exit: Exit)
+        /// Ending as `exit`: what is pending (after a shutdown, every server to maint) is
+        /// sent until every instance has settled, or until `deadline`.
+        case finishing(exit: Exit, deadline: Int64)
+
+        var exit: Exit? {
+            switch self {
+            case .running: nil
+            case .askingSupervisor(let exit), .finishing(let exit, _): exit
+            }
+        }
+    }
+
+    /// The sync with supervisord (every process's state): none, one under way, or one
+    /// under way and another asked for meanwhile (lost events).
+    enum Sync { case idle, underWay, underWayAndAskedAgain }
+
+    let options: ListenOptions
     let log: Logger
     let convergence: Convergence
     let reactor = Reactor()
@@ -25,15 +48,12 @@ final class EventListener {
     private(set) var agentPorts: [AgentPort] = []
     private let signalError = FixedBuffer(capacity: 256)
     private var lastPoolSerial: Int?
-    /// A sync is under way, and another was asked for meanwhile.
-    private var syncing = false
-    private var syncAgain = false
-    /// An end in progress (a stop signal, the end of input): how the listener ends, and once
-    /// decided, until when the last changes may take.
-    private var stop: (exit: Exit, deadline: Int64?)?
-    private var stopTimer: Timer!
+    private(set) var phase = Phase.running
+    private var sync = Sync.idle
+    /// Ends a `finishing` listener at its deadline, whatever is still pending.
+    private var graceTimer: Timer!
 
-    init(options: Options, log: Logger, input: Descriptor = .standardInput, output: Descriptor = .standardOutput) {
+    init(options: ListenOptions, log: Logger, input: Descriptor = .standardInput, output: Descriptor = .standardOutput) {
         self.options = options
         self.log = log
         policy = .listener(timeoutMs: options.timing.timeoutMs)
@@ -47,11 +67,11 @@ final class EventListener {
         }
         channel.onEnd = { [unowned self] code in
             // A stop under way finishes what it decided; otherwise the end of input ends it.
-            if stop == nil { inputEnded(code, now: reactor.now) }
+            if phase == .running { inputEnded(code, now: reactor.now) }
         }
-        stopTimer = Timer { _ in }
+        graceTimer = Timer { [unowned self] now in graceOver(now: now) }
         reactor.add(channel)
-        reactor.add(stopTimer)
+        reactor.add(graceTimer)
         for i in convergence.instances { i.members.forEach(reactor.add) }
         if let answers = convergence.agent {
             agentPorts = options.agents.map { e in
@@ -89,9 +109,9 @@ final class EventListener {
         if let signals { reactor.add(signals) } else { log.log(.warning, "\(signalError.text): a stop signal ends the listener at once") }
         channel.ready()
         findNotifyingWraps(now: reactor.now)
-        let exit = reactor.run(until: { [unowned self] in stopFinished() })
+        let exit = reactor.run(until: { [unowned self] in finished() })
         if reactor.failed { log.log(.error, "\(reactor.error.text); exiting") }
-        return exit ?? stop?.exit ?? policy.exit(SIGTERM)
+        return exit ?? phase.exit ?? policy.exit(SIGTERM)
     }
 
     /// Every acknowledged event reaches HAProxy: what is still pending is sent (within the
@@ -102,22 +122,20 @@ final class EventListener {
             log.log(.info, "end of input from supervisord; exiting")
             return reactor.stop(.status(code))
         }
-        let deadline = now + policy.graceMs
-        stop = (.status(code), deadline)
-        stopTimer.fire(at: deadline)
+        finish(.status(code), now: now)
         log.log(.info, "end of input from supervisord: sending the \(waiting) acknowledged change(s) still pending (at most \(policy.graceMs) ms), then exiting")
     }
 
     // MARK: stopping
 
     private func stopRequested(_ sig: Int32, now: Int64) {
-        guard stop == nil else { return }
-        stop = (policy.exit(sig), nil)
+        guard phase == .running else { return }
+        phase = .askingSupervisor(exit: policy.exit(sig))
         guard let client = supervisor else {
             log.log(.info, "\(signalName(sig)): exiting; no supervisord to ask, HAProxy is left as it is")
             return reactor.stop(policy.exit(sig))
         }
-        syncing = false
+        sync = .idle
         client.call("supervisor.getState", now: now, onStruct: { [unowned self] s in
             guard let state = s.value(2) else { return }
             if state.equals("RUNNING") {
@@ -151,19 +169,33 @@ final class EventListener {
 
     /// Every mapped server to maint on every socket, within the stop's grace.
     private func shutDown(_ sig: Int32, because reason: String, now: Int64) {
-        guard let s = stop, s.deadline == nil, reactor.exit == nil else { return }
-        let deadline = now + policy.graceMs
-        stop = (s.exit, deadline)
-        stopTimer.fire(at: deadline)
+        guard case .askingSupervisor(let exit) = phase, reactor.exit == nil else { return }
+        finish(exit, now: now)
         log.log(.info, "\(signalName(sig)): \(reason): every mapped server to maint before exiting")
         if case .ignore = options.stateTable[.stopped] { return }
         for t in convergence.table.targets.indices { convergence.record(target: t, state: .maint) }
     }
 
-    /// A decided stop is finished once every instance has sent what it can, or at its deadline.
-    private func stopFinished() -> Bool {
-        guard let s = stop, let deadline = s.deadline else { return false }
-        return convergence.settled || reactor.now >= deadline
+    /// Ending as `exit`: what is pending goes out until every instance has settled, or for
+    /// one grace at most.
+    private func finish(_ exit: Exit, now: Int64) {
+        let deadline = now + policy.graceMs
+        phase = .finishing(exit: exit, deadline: deadline)
+        graceTimer.fire(at: deadline)
+    }
+
+    /// A finishing listener is done once every instance has sent what it can.
+    private func finished() -> Bool {
+        guard case .finishing = phase else { return false }
+        return convergence.settled
+    }
+
+    /// The grace is over: the listener ends as decided, saying what did not go out.
+    private func graceOver(now: Int64) {
+        guard case .finishing(let exit, _) = phase else { return }
+        let waiting = convergence.instances.reduce(0) { $0 + $1.pendingCount }
+        log.log(.warning, "\(policy.graceMs) ms of grace over with \(waiting) change(s) HAProxy did not take; exiting")
+        reactor.stop(exit)
     }
 
     /// Through the agent, readiness needs the program's address (`@ADDR:PORT`).
@@ -314,12 +346,12 @@ final class EventListener {
     /// The state of every mapped program from supervisord, applied as it streams in; an
     /// event that arrives meanwhile is newer and wins.
     private func syncWithSupervisor(now: Int64) {
-        guard let client = supervisor, stop == nil else { return }
-        if syncing {
-            syncAgain = true
+        guard let client = supervisor, phase == .running else { return }
+        if sync != .idle {
+            sync = .underWayAndAskedAgain
             return
         }
-        syncing = true
+        sync = .underWay
         var processes = 0, taken = 0
         convergence.syncStarted()
         client.call("supervisor.getAllProcessInfo", now: now, onStruct: { [unowned self] s in
@@ -331,7 +363,8 @@ final class EventListener {
                 if convergence.recordFromSync(target: table.targetOf[m], state: admin) { taken += 1 }
             }
         }, onDone: { [unowned self] failure in
-            syncing = false
+            let again = sync == .underWayAndAskedAgain
+            sync = .idle
             if let failure, client.unauthorized {
                 log.log(.error, "start-up sync from \(client.url.display) refused: \(failure): the listener has no credentials supervisord takes (give SUPERVISOR_USERNAME and SUPERVISOR_PASSWORD in its environment=); carrying on with events alone, and a stop signal leaves HAProxy as it is")
             } else if let failure {
@@ -339,10 +372,7 @@ final class EventListener {
             } else {
                 log.log(.info, "start-up sync: supervisord reports \(processes) process(es); \(taken) mapped server state(s) taken from them")
             }
-            if syncAgain {
-                syncAgain = false
-                syncWithSupervisor(now: reactor.now)
-            }
+            if again { syncWithSupervisor(now: reactor.now) }
         })
     }
 }

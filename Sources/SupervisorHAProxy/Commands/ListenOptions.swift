@@ -3,7 +3,7 @@
 // SOCKET PROGRAM:BACKEND/SERVER... Their help is the program's (Help.swift).
 
 @dynamicMemberLookup
-struct Options: Equatable {
+struct ListenOptions: Equatable {
     /// What `listen` shares with `wrap` (`o.timing`, `o.sockets`... read through).
     var shared = SharedOptions()
     /// The load balancers' addresses (`--agent-pollers`): the only ones counted as pollers.
@@ -21,8 +21,8 @@ struct Options: Equatable {
     }
 }
 
-enum ParsedCommandLine: Equatable {
-    case run(Options)
+enum ParsedListen: Equatable {
+    case run(ListenOptions)
     case help
     case version
     /// The offending argument and what is wrong with it.
@@ -30,8 +30,8 @@ enum ParsedCommandLine: Equatable {
 }
 
 /// Parses the arguments of `listen` (or `check`, with `check` set).
-func parseCommandLine(_ args: [String], environment env: Environment = Environment(), check: Bool = false) -> ParsedCommandLine {
-    var o = Options()
+func parseListen(_ args: [String], environment env: Environment = Environment(), check: Bool = false) -> ParsedListen {
+    var o = ListenOptions()
     o.check = check
     o.shared = SharedOptions(environment: env) { "start-up sync off: \($0)" }
     var positional: [String] = []
@@ -88,7 +88,7 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
         case .success(let m):
             if !seen.insert(m.text).inserted { return .invalid("mapping '\(p)' is given twice") }
             o.mappings.append(m)
-        case .failure(let e): return .invalid(e.message)
+        case .failure(let e): return .invalid(e.text)
         }
     }
     if o.stateFile != nil && o.sockets.count != 1 {
@@ -106,9 +106,9 @@ func parseCommandLine(_ args: [String], environment env: Environment = Environme
 /// in full, since the port is open to whoever reaches the address.
 func agentAddress(_ v: String) -> Result<Endpoint, Problem> {
     let text = v.bytes.contains(UInt8(ascii: "@")) || v.hasPrefix("tcp://") || v.hasPrefix("/") || v.hasPrefix("unix:") ? v : "tcp://" + v
-    switch parseAddress(text) {
+    switch addressOrReason(text) {
     case .success(.tcp(let host, let port)): return .success(.tcp(host: host, port: port))
     case .success(.unix): return .failure(Problem("--agent '\(v.escaped)': HAProxy's agent check connects over TCP; give ADDR:PORT"))
-    case .failure(let e): return .failure(Problem("--agent '\(v.escaped)': \(e.reason)"))
+    case .failure(let e): return .failure(Problem("--agent '\(v.escaped)': \(e.text)"))
     }
 }

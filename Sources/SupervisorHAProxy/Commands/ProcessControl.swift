@@ -83,7 +83,7 @@ final class ProcessControl {
 
     /// Turns the reactor until `done()`, or for `ms` when given. Throws when the reactor ended
     /// the run.
-    func wait(ms: Int64? = nil, _ done: () -> Bool = { false }) throws {
+    func wait(ms: Int64? = nil, _ done: () -> Bool = { false }) throws(Ended) {
         let deadline = ms.map { shim_now_ms() + $0 } ?? Int64.max
         guard let exit = reactor.run(until: done, deadline: deadline) else { return }
         if reactor.failed { fail(reactor.error.text) }
@@ -92,7 +92,7 @@ final class ProcessControl {
 
     /// One XML-RPC call, waited for; nil on success, else the failure in words.
     func call(_ host: Host, _ method: String, _ params: [XMLRPC.Param] = [],
-                      onStruct: @escaping (XMLRPCReader) -> Void = { _ in }) throws -> String? {
+                      onStruct: @escaping (XMLRPCReader) -> Void = { _ in }) throws(Ended) -> String? {
         var finished = false
         var failure: String?
         host.client.call(method, params, now: shim_now_ms(), onStruct: onStruct) { f in
@@ -113,15 +113,13 @@ final class ProcessControl {
     func run() -> Int32 {
         do {
             return try runSteps()
-        } catch let e as Ended {
-            if case .status(let code) = e.exit { return code }
-            return 1
         } catch {
+            if case .status(let code) = error.exit { return code }
             return 1
         }
     }
 
-    private func runSteps() throws -> Int32 {
+    private func runSteps() throws(Ended) -> Int32 {
         signals = SignalChannel(policy.handled, error: error) { [unowned self] sig in
             let now = shim_now_ms()
             if let first = interrupted {
@@ -168,7 +166,8 @@ final class ProcessControl {
         case .start:
             return try startPhase(steps) ? finish("started", steps.count) : 1
         case .restart where !options.rolling:
-            return try stopPhase(steps) && startPhase(steps) ? finish("restarted", steps.count) : 1
+            guard try stopPhase(steps) else { return 1 }
+            return try startPhase(steps) ? finish("restarted", steps.count) : 1
         case .restart:
             return try roll(steps)
         }
@@ -242,7 +241,7 @@ final class ProcessControl {
     /// Starts an exchange on every group and waits for them all; false (each failure said)
     /// when one did not go through.
     func everywhere(_ groups: [ServerGroup], _ start: (ServerGroup, Int64) -> Void,
-                            failure: (ServerGroup) -> String) throws -> Bool {
+                            failure: (ServerGroup) -> String) throws(Ended) -> Bool {
         let now = shim_now_ms()
         for g in groups { start(g, now) }
         try wait { groups.allSatisfy { !$0.busy } }
@@ -250,11 +249,11 @@ final class ProcessControl {
         return groups.allSatisfy { $0.outcome == .ok }
     }
 
-    private func setAll(_ groups: [ServerGroup], _ state: AdminState, _ what: String) throws -> Bool {
+    private func setAll(_ groups: [ServerGroup], _ state: AdminState, _ what: String) throws(Ended) -> Bool {
         try everywhere(groups, { $0.set(state, now: $1) }) { "\($0.peer.errorText); \(what) not set to \(state.word) there" }
     }
 
-    func readAll(_ groups: [ServerGroup]) throws -> Bool {
+    func readAll(_ groups: [ServerGroup]) throws(Ended) -> Bool {
         try everywhere(groups, { $0.readStat(now: $1) }) { $0.peer.errorText }
     }
 
@@ -265,7 +264,7 @@ final class ProcessControl {
     /// Drain, wait for the sessions to end, stop, maint. A drain that cannot be done, a stop
     /// refused, or a signal during the drain: HAProxy is put back as supervisord's states
     /// explain (`restore`), and false.
-    func stopPhase(_ steps: [Step]) throws -> Bool {
+    func stopPhase(_ steps: [Step]) throws(Ended) -> Bool {
         let groups = serverGroups(steps)
         let what = names(steps.filter(\.hasServers))
         if !groups.isEmpty {
@@ -314,7 +313,7 @@ final class ProcessControl {
 
     /// Start, ready once serving (the readiness gate), wait until UP everywhere (and every
     /// HAProxy polling an agent told ready).
-    func startPhase(_ steps: [Step]) throws -> Bool {
+    func startPhase(_ steps: [Step]) throws(Ended) -> Bool {
         guard try supervise(steps, start: true) else { return false }
         guard try agentsTellReady(steps) else { return false }
         let groups = serverGroups(steps)

@@ -6,7 +6,7 @@ import CSocketShim
 extension ProcessControl {
     /// A batch at a time (one process without --batch); halts at the first batch that does
     /// not come back healthy.
-    func roll(_ steps: [Step]) throws -> Int32 {
+    func roll(_ steps: [Step]) throws(Ended) -> Int32 {
         let size = options.batch.map { $0.size(of: steps.count) } ?? 1
         var k = 0
         while k < steps.count {
@@ -37,7 +37,7 @@ extension ProcessControl {
     /// it is healthy (or unjudged with --accept-unjudged, or not watched); a broken batch
     /// is taken out of rotation (drain, then maint) and left running; a backend failing
     /// for every server, or too little traffic, leaves it as it is. Said either way.
-    func watched(_ batch: [Step]) throws -> Bool {
+    func watched(_ batch: [Step]) throws(Ended) -> Bool {
         guard options.watch.watching else { return true }
         let groups = serverGroups(batch)
         let what = names(batch.filter(\.hasServers))
@@ -78,7 +78,7 @@ extension ProcessControl {
 
     /// A failing batch out of rotation: drained (bounded by --drain-timeout), then maint.
     /// Its programs go on running under supervisord, for the operator to look at.
-    private func takeOut(_ batch: [Step], _ what: String) throws {
+    private func takeOut(_ batch: [Step], _ what: String) throws(Ended) {
         let groups = serverGroups(batch)
         let drain = Drain(groups, reactor: reactor, pollEveryMs: ProcessControl.pollEveryMs)
         let t0 = shim_now_ms()
@@ -92,7 +92,7 @@ extension ProcessControl {
     /// The next batch: up to `size` of the next processes, in order, as long as every backend
     /// keeps a server UP and ready outside the batch on every socket (unless --force). A
     /// failure names the server that would be the last one taken.
-    func nextBatch(_ rest: ArraySlice<Step>, size: Int) throws -> Result<[Step], Problem> {
+    func nextBatch(_ rest: ArraySlice<Step>, size: Int) throws(Ended) -> Result<[Step], Problem> {
         let candidates = Array(rest.prefix(size))
         if options.force { return .success(candidates) }
         let groups = serverGroups(candidates)

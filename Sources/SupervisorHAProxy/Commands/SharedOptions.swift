@@ -22,7 +22,7 @@ struct SharedOptions: Equatable {
     init(environment env: Environment, ifInvalid consequence: (String) -> String) {
         switch SupervisorURL.fromEnvironment(env) {
         case .success(let url): supervisor = url
-        case .failure(let e): startupWarnings.append(consequence("$SUPERVISOR_SERVER_URL: \(e.urlMessage)"))
+        case .failure(let e): startupWarnings.append(consequence("$SUPERVISOR_SERVER_URL: \(e.text)"))
         case nil: break
         }
     }

@@ -150,7 +150,7 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
         case .success(let t):
             if o.targets.contains(t) { return .invalid("server '\(p)' is given twice") }
             o.targets.append(t)
-        case .failure(let e): return .invalid(e.message)
+        case .failure(let e): return .invalid(e.text)
         }
         if case .tcp(_, let port)? = address { o.ports.append(Int(port) ?? 0) }
     }

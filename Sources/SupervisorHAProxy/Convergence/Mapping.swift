@@ -25,8 +25,8 @@ struct Mapping: Equatable {
     /// Parse rule: SERVER is what follows the last `/`; PROGRAM and BACKEND split at the
     /// last `:` before it. PROGRAM may itself be `group:process`. An `@` after the last `/`
     /// (never in an HAProxy name) begins the address the program serves on.
-    static func parse(_ text: String) -> Result<Mapping, MappingError> {
-        func fail(_ reason: String) -> Result<Mapping, MappingError> { .failure(MappingError(text: text, reason: reason)) }
+    static func parse(_ text: String) -> Result<Mapping, Problem> {
+        func fail(_ reason: String) -> Result<Mapping, Problem> { .failure(mappingProblem(text, reason)) }
         let bytes: [UInt8], address: Endpoint?
         switch splitServerAddress(text.bytes) {
         case .success(let split): (bytes, address) = split
@@ -67,9 +67,9 @@ func splitServerAddress(_ bytes: [UInt8]) -> Result<([UInt8], Endpoint?), Proble
     guard let at = bytes.lastIndex(of: UInt8(ascii: "@")), at > (bytes.lastIndex(of: slash) ?? bytes.count) else {
         return .success((bytes, nil))
     }
-    switch parseAddress("tcp://" + Array(bytes[(at + 1)...]).string) {
+    switch addressOrReason("tcp://" + Array(bytes[(at + 1)...]).string) {
     case .success(let a): return .success((Array(bytes[..<at]), a))
-    case .failure(let e): return .failure(Problem("the address after '@' is not ADDR:PORT: \(e.reason)"))
+    case .failure(let e): return .failure(Problem("the address after '@' is not ADDR:PORT: \(e.text)"))
     }
 }
 

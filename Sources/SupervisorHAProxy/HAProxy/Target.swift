@@ -18,35 +18,32 @@ struct Target: Equatable {
     }
 
     /// `BACKEND/SERVER` (as `wrap` takes them): SERVER is what follows the last `/`.
-    static func parse(_ text: String) -> Result<Target, MappingError> {
+    static func parse(_ text: String) -> Result<Target, Problem> {
         let bytes = text.bytes
         guard let s = bytes.lastIndex(of: slash) else {
-            return .failure(MappingError(text: text, reason: "no '/' between BACKEND and SERVER", expected: "BACKEND/SERVER"))
+            return .failure(mappingProblem(text, "no '/' between BACKEND and SERVER", expected: "BACKEND/SERVER"))
         }
         return validated(Array(bytes[..<s]), Array(bytes[(s + 1)...]), text: text, expected: "BACKEND/SERVER")
     }
 
-    static func validated(_ backend: [UInt8], _ server: [UInt8], text: String, expected: String) -> Result<Target, MappingError> {
+    static func validated(_ backend: [UInt8], _ server: [UInt8], text: String, expected: String) -> Result<Target, Problem> {
         for (part, what) in [(backend, "BACKEND"), (server, "SERVER")] {
-            if part.isEmpty { return .failure(MappingError(text: text, reason: "\(what) is empty", expected: expected)) }
+            if part.isEmpty { return .failure(mappingProblem(text, "\(what) is empty", expected: expected)) }
             if part.count > 255 {
-                return .failure(MappingError(text: text, reason: "\(what) longer than 255 bytes", expected: expected))
+                return .failure(mappingProblem(text, "\(what) longer than 255 bytes", expected: expected))
             }
             if let b = invalidByte(in: part) {
-                return .failure(MappingError(text: text, reason: "\(what) contains \(describe(byte: b)); HAProxy names hold only letters, digits, '-', '_', '.' and ':'", expected: expected))
+                return .failure(mappingProblem(text, "\(what) contains \(describe(byte: b)); HAProxy names hold only letters, digits, '-', '_', '.' and ':'", expected: expected))
             }
         }
         return .success(Target(backend: backend, server: server))
     }
 }
 
-/// A name that is not one HAProxy can take, or a mapping that does not parse.
-struct MappingError: Error, Equatable {
-    var text: String
-    var reason: String
-    var expected = "PROGRAM:BACKEND/SERVER"
-
-    var message: String { "invalid mapping '\(text)': \(reason) (expected \(expected))" }
+/// A name that is not one HAProxy can take, or a mapping that does not parse: `text`, why,
+/// and what was expected.
+func mappingProblem(_ text: String, _ reason: String, expected: String = "PROGRAM:BACKEND/SERVER") -> Problem {
+    Problem("invalid mapping '\(text)': \(reason) (expected \(expected))")
 }
 
 /// A server's administrative state in HAProxy, as `set server ... state` sets it.

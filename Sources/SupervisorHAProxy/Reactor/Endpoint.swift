@@ -14,18 +14,17 @@ enum Endpoint: Equatable {
     }
 }
 
-struct AddressError: Error, Equatable {
-    var text: String
-    var reason: String
-
-    var message: String { "invalid socket address '\(text)': \(reason)" }
-}
-
 /// `tcp://HOST:PORT`, `tcp://[V6]:PORT`, `unix:///path`, HAProxy's `ipv4@HOST:PORT`,
 /// `ipv6@[ADDR]:PORT` (or `ipv6@ADDR:PORT`), `unix@/path`, and a bare `/path`.
-func parseAddress(_ text: String) -> Result<Endpoint, AddressError> {
+func parseAddress(_ text: String) -> Result<Endpoint, Problem> {
+    addressOrReason(text).mapError { Problem("invalid socket address '\(text)': \($0.text)") }
+}
+
+/// `parseAddress`, its failure only the reason (for a message that names the whole, such as
+/// a supervisord URL's).
+func addressOrReason(_ text: String) -> Result<Endpoint, Problem> {
     let b = text.bytes
-    let result: Result<Endpoint, AddressError>
+    let result: Result<Endpoint, Problem>
     if b.first == UInt8(ascii: "/") {
         result = unixPath(b)
     } else if let path = b.after("unix://") ?? b.after("unix@") {
@@ -37,15 +36,15 @@ func parseAddress(_ text: String) -> Result<Endpoint, AddressError> {
     } else {
         result = reason("unknown scheme (use tcp://HOST:PORT, unix:///PATH, ipv4@HOST:PORT, ipv6@[ADDR]:PORT, unix@/PATH or /PATH)")
     }
-    return result.mapError { AddressError(text: text, reason: $0.reason) }
+    return result
 }
 
-/// A failure whose text the caller fills in.
-private func reason(_ r: String) -> Result<Endpoint, AddressError> {
-    .failure(AddressError(text: "", reason: r))
+/// A failure: its reason alone.
+private func reason(_ r: String) -> Result<Endpoint, Problem> {
+    .failure(Problem(r))
 }
 
-private func unixPath(_ path: [UInt8]) -> Result<Endpoint, AddressError> {
+private func unixPath(_ path: [UInt8]) -> Result<Endpoint, Problem> {
     guard path.first == UInt8(ascii: "/") else { return reason("a unix socket path must be absolute") }
     // sockaddr_un.sun_path holds 108 bytes with the terminating NUL.
     guard path.count <= 107 else { return reason("unix socket path longer than 107 bytes") }
@@ -53,7 +52,7 @@ private func unixPath(_ path: [UInt8]) -> Result<Endpoint, AddressError> {
     return .success(.unix(path: path.string))
 }
 
-private func hostPort(_ rest: [UInt8], ipv6: Bool) -> Result<Endpoint, AddressError> {
+private func hostPort(_ rest: [UInt8], ipv6: Bool) -> Result<Endpoint, Problem> {
     if rest.contains(UInt8(ascii: "@")) { return reason("a stats socket address takes no user or password") }
     if rest.contains(slash) { return reason("a TCP address has no path (use tcp://HOST:PORT)") }
     let host: [UInt8]

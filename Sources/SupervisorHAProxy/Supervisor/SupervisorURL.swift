@@ -14,11 +14,11 @@ struct SupervisorURL: Equatable {
     /// `unix:///path/to/supervisor.sock` or `http://[user:password@]host:port[/path]`.
     /// `environment` gives SUPERVISOR_USERNAME and SUPERVISOR_PASSWORD, which supervisor's
     /// own tools read for a URL without credentials.
-    static func parse(_ text: String, username: String? = nil, password: String? = nil) -> Result<SupervisorURL, AddressError> {
+    static func parse(_ text: String, username: String? = nil, password: String? = nil) -> Result<SupervisorURL, Problem> {
         let b = text.bytes
         let shown = redacted(b)
-        func fail(_ reason: String) -> Result<SupervisorURL, AddressError> {
-            .failure(AddressError(text: shown, reason: reason))
+        func fail(_ reason: String) -> Result<SupervisorURL, Problem> {
+            .failure(Problem("invalid supervisord URL '\(shown)': \(reason)"))
         }
         // Every byte of the URL may end up in a request line or a header.
         if let bad = b.first(where: { $0 <= 0x20 || $0 == 0x7f }) {
@@ -28,12 +28,12 @@ struct SupervisorURL: Equatable {
         if let username, !username.isEmpty { fromEnvironment = username + ":" + (password ?? "") }
         if let rest = b.after("unix://") {
             guard rest.first == slash else { return fail("a unix socket path must be absolute (unix:///PATH)") }
-            switch parseAddress(rest.string) {
+            switch addressOrReason(rest.string) {
             case .success(let e):
                 return .success(SupervisorURL(endpoint: e, hostHeader: "localhost", path: "/RPC2",
                                               credentials: fromEnvironment, display: shown))
             case .failure(let e):
-                return fail(e.reason)
+                return fail(e.text)
             }
         }
         guard var rest = b.after("http://") else { return fail("unknown scheme (use unix:///PATH or http://HOST:PORT)") }
@@ -56,18 +56,18 @@ struct SupervisorURL: Equatable {
             rest = Array(rest[..<s])
         }
         let hasPort = rest.last != UInt8(ascii: "]") && rest.contains(colon)
-        switch parseAddress("tcp://" + rest.string + (hasPort ? "" : ":80")) {
+        switch addressOrReason("tcp://" + rest.string + (hasPort ? "" : ":80")) {
         case .success(let e):
             return .success(SupervisorURL(endpoint: e, hostHeader: rest.string, path: path,
                                           credentials: credentials ?? fromEnvironment, display: shown))
         case .failure(let e):
-            return fail(e.reason)
+            return fail(e.text)
         }
     }
 
     /// `$SUPERVISOR_SERVER_URL` (supervisord sets it for its children), with the credentials
     /// of `$SUPERVISOR_USERNAME`/`$SUPERVISOR_PASSWORD` when it has none; nil when unset.
-    static func fromEnvironment(_ env: Environment) -> Result<SupervisorURL, AddressError>? {
+    static func fromEnvironment(_ env: Environment) -> Result<SupervisorURL, Problem>? {
         env.supervisorURL.map { parse($0, username: env.username, password: env.password) }
     }
 
@@ -113,6 +113,3 @@ struct SupervisorURL: Equatable {
     }
 }
 
-extension AddressError {
-    var urlMessage: String { "invalid supervisord URL '\(text)': \(reason)" }
-}

@@ -1,13 +1,13 @@
 import Testing
 @testable import SupervisorHAProxy
 
-private func options(_ args: [String], env: String? = nil) -> Options? {
-    if case .run(let o) = parseCommandLine(args, environment: Environment(supervisorURL: env)) { return o }
+private func options(_ args: [String], env: String? = nil) -> ListenOptions? {
+    if case .run(let o) = parseListen(args, environment: Environment(supervisorURL: env)) { return o }
     return nil
 }
 
 private func problem(_ args: [String]) -> String? {
-    if case .invalid(let p) = parseCommandLine(args) { return p }
+    if case .invalid(let p) = parseListen(args) { return p }
     return nil
 }
 
@@ -59,8 +59,8 @@ private func problem(_ args: [String]) -> String? {
     }
 
     @Test func helpAndVersion() {
-        #expect(parseCommandLine(["--help"]) == .help)
-        #expect(parseCommandLine(["/a.sock", "--version"]) == .version)
+        #expect(parseListen(["--help"]) == .help)
+        #expect(parseListen(["/a.sock", "--version"]) == .version)
     }
 
     @Test(arguments: [

@@ -47,8 +47,8 @@ private func parsed(_ s: String) throws -> (program: String, group: String?, pro
     ])
     func invalid(_ text: String, _ reason: String) {
         guard case .failure(let e) = Mapping.parse(text) else { Issue.record("accepted \(text)"); return }
-        #expect(e.reason.contains(reason), "\(e.reason)")
-        #expect(e.message.contains(text))
+        #expect(e.text.contains(reason), "\(e.text)")
+        #expect(e.text.contains(text))
     }
 
     /// HAProxy's naming rule, byte by byte: only letters, digits, '-', '_', '.' and ':' may
@@ -72,7 +72,7 @@ private func parsed(_ s: String) throws -> (program: String, group: String?, pro
     @Test func namesAreBounded() throws {
         let long = String(repeating: "s", count: 256)
         guard case .failure(let e) = Mapping.parse("p:be/" + long) else { Issue.record("accepted"); return }
-        #expect(e.reason == "SERVER longer than 255 bytes")
+        #expect(e.text == "invalid mapping 'p:be/\(long)': SERVER longer than 255 bytes (expected PROGRAM:BACKEND/SERVER)")
         #expect(try parsed("p:be/" + long.dropLast()).target.hasSuffix("/" + long.dropLast()))
     }
 

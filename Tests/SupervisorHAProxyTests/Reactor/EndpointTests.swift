@@ -37,14 +37,14 @@ import Testing
     ])
     func invalid(_ text: String, _ reason: String) {
         guard case .failure(let e) = parseAddress(text) else { Issue.record("accepted \(text)"); return }
-        #expect(e.reason.contains(reason))
-        #expect(e.message.contains("'\(text)'"))
+        #expect(e.text.contains(reason))
+        #expect(e.text.contains("'\(text)'"))
     }
 
     @Test func unixPathTooLong() throws {
         let path = "/" + String(repeating: "a", count: 107)
         guard case .failure(let e) = parseAddress(path) else { Issue.record("accepted"); return }
-        #expect(e.reason.contains("longer than 107"))
+        #expect(e.text.contains("longer than 107"))
         #expect(try parseAddress(String(path.dropLast())).get() == .unix(path: String(path.dropLast())))
     }
 }

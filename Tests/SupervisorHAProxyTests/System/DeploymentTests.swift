@@ -67,7 +67,7 @@ private func variables(in file: String, pattern: Regex<(Substring, Substring)>) 
 
         // The listener's arguments there are valid ones.
         let args = try #require((supervisor["environment"] as? [String: Any])?["SH_LISTENER_ARGS"] as? String)
-        guard case .run(let o) = parseCommandLine(args.split(separator: " ").map(String.init)) else {
+        guard case .run(let o) = parseListen(args.split(separator: " ").map(String.init)) else {
             Issue.record("SH_LISTENER_ARGS rejected: \(args)")
             return
         }

@@ -22,7 +22,7 @@ private func operatorDocs() throws -> String {
 
     /// Each command's help, and whether its parser takes an option (not "unknown option").
     static let commands: [(name: String, help: String, takes: (String) -> Bool)] = [
-        ("listen", help, { o in parseCommandLine([o]) != .invalid("unknown option '\(o)'") }),
+        ("listen", help, { o in parseListen([o]) != .invalid("unknown option '\(o)'") }),
         ("wrap", wrapHelp, { o in parseWrap([o, "--"]) != .invalid("unknown option '\(o)'") }),
         ("restart", controlHelp, { o in parseControl(.restart, [o]) != .invalid("unknown option '\(o)'") }),
     ]
