@@ -26,7 +26,20 @@ struct StatLine {
         var chkfail = -1, checkStatus = -1, addr = -1
         /// The counters (`ServerCounters`): sessions, errors, answers by class, check downs.
         var stot = -1, econ = -1, eresp = -1, chkdown = -1
-        var hrsp = [Int](repeating: -1, count: 6)
+        /// `hrsp_1xx` ... `hrsp_5xx`, `hrsp_other`: fixed fields, no array (a header is read
+        /// per answer, on the event path).
+        var hrsp1 = -1, hrsp2 = -1, hrsp3 = -1, hrsp4 = -1, hrsp5 = -1, hrspOther = -1
+
+        mutating func setAnswerColumn(_ k: Int, _ index: Int) {
+            switch k {
+            case 0: hrsp1 = index
+            case 1: hrsp2 = index
+            case 2: hrsp3 = index
+            case 3: hrsp4 = index
+            case 4: hrsp5 = index
+            default: hrspOther = index
+            }
+        }
     }
 
     init?(_ line: ByteView, _ c: Columns) {
@@ -51,11 +64,13 @@ struct StatLine {
         counters.connectErrors = count(c.econ) ?? 0
         counters.responseErrors = count(c.eresp) ?? 0
         counters.checkDowns = count(c.chkdown) ?? 0
-        counters.serverErrors = count(c.hrsp[4]) ?? 0
+        counters.serverErrors = count(c.hrsp5) ?? 0
         // HTTP: what the server answered (every class) or failed to; TCP (no hrsp_ fields):
         // its sessions.
-        if count(c.hrsp[1]) != nil {
-            counters.tried = c.hrsp.reduce(0) { $0 + (count($1) ?? 0) } + counters.responseErrors + counters.connectErrors
+        if count(c.hrsp2) != nil {
+            let answered = (count(c.hrsp1) ?? 0) + (count(c.hrsp2) ?? 0) + (count(c.hrsp3) ?? 0) + (count(c.hrsp4) ?? 0)
+                + (count(c.hrsp5) ?? 0) + (count(c.hrspOther) ?? 0)
+            counters.tried = answered + counters.responseErrors + counters.connectErrors
         } else {
             counters.tried = count(c.stot) ?? 0
         }
@@ -89,7 +104,7 @@ extension StatLine: AnswerLine {
             else if name.equals("econ") { c.econ = index }
             else if name.equals("eresp") { c.eresp = index }
             else if name.equals("chkdown") { c.chkdown = index }
-            else if name.hasPrefix("hrsp_") { c.hrsp[StatLine.answerClass(name)] = index }
+            else if name.hasPrefix("hrsp_") { c.setAnswerColumn(StatLine.answerClass(name), index) }
             index += 1
             start = i + 1
         }
