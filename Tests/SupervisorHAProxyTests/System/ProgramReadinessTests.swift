@@ -60,9 +60,9 @@ private func restartUnderLoad(_ stack: LoadStack, notify: Bool) throws -> (ok: I
     }
 
     /// app1's accept loop wedges for 5 s with its port open (a TCP check passes), under
-    /// clients that give up on a request after 1 s (a user who does not wait) and go on:
-    /// with --watchdog 1 no request sent 2 s after the wedge began fails, and app1 is back
-    /// once its pings resume.
+    /// clients that give up on a request after 2 s (a user who does not wait) and go on:
+    /// with --watchdog 1 no request sent 2 s after the wedge began (the watchdog and one
+    /// second) fails, and app1 is back once its pings resume.
     @Test func aWedgedProgramIsOutOfRotationWithinItsWatchdog() throws {
         let stack = try LoadStack(.wrapped, backends: tcpChecked, wrapOptions: ["--notify", "--watchdog", "1"])
         defer { stack.stop() }
@@ -91,7 +91,7 @@ private func restartUnderLoad(_ stack: LoadStack, notify: Bool) throws -> (ok: I
 private func wedgeUnderLoad(_ stack: LoadStack, back: @escaping () -> Bool) throws
     -> (load: (ok: Int, failed: Int, detail: String), wedgeAt: Double, wentOut: Bool) {
     try stack.start()
-    try stack.startLoad(timeout: 1)
+    try stack.startLoad(timeout: 2)
     let wedgeAt = Date().timeIntervalSince1970
     _ = FileManager.default.createFile(atPath: stack.wedgeFlag("app1"), contents: nil)
     #expect(waitUntil(5) { !FileManager.default.fileExists(atPath: stack.wedgeFlag("app1")) }, "the wedge began")
