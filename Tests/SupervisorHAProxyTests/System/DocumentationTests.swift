@@ -99,6 +99,12 @@ private func operatorDocs() throws -> String {
         }
     }
 
+    /// `agent-send "BACKEND/SERVER\n"` is shown as it is typed, not as a line break.
+    @Test func theHelpShowsAgentSendAsTyped() {
+        #expect(help.contains("agent-send\n    \"BACKEND/SERVER\\n\")") || help.contains("\"BACKEND/SERVER\\n\""), "\(help)")
+        #expect(!help.contains("\"BACKEND/SERVER\n\""))
+    }
+
     @Test func theManPageRendersCleanly() throws {
         let r = try run(which("groff"), ["-man", "-t", "-ww", "-z", Paths.root + "/man/supervisor-haproxy.1"])
         #expect(r.status == 0 && r.err.isEmpty, "\(r.err)")

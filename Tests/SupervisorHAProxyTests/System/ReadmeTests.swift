@@ -121,6 +121,15 @@ private func commands(_ s: Snippet) -> [String] {
         #expect(try snippets().map(\.language) == ["haproxy", "ini", "sh", "", "sh", "ini", "sh", "ini", "haproxy", "sh"])
     }
 
+    /// examples/quickstart/ holds the quick start's two blocks as files to copy: the same text.
+    @Test func theQuickStartFilesAreTheReadmesBlocks() throws {
+        let s = try snippets()
+        for (name, block) in [("haproxy.cfg", s[0].text), ("supervisord.conf", s[1].text)] {
+            let file = try String(contentsOfFile: Paths.root + "/examples/quickstart/" + name, encoding: .utf8)
+            #expect(file.hasSuffix(block), "examples/quickstart/\(name) is not the README's block")
+        }
+    }
+
     @Test func theQuickStartRunsAsCopiedAndLogsWhatItSays() throws {
         let s = try snippets(), site = Site()
         try site.startHAProxy(s[0].text)
