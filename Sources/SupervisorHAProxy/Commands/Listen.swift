@@ -252,9 +252,11 @@ final class EventListener {
                 logEvent(.debug, name, event, table.mappings[m], nil)
                 return
             }
-            let left = admin == .ready && convergence.admissionLeft(table.targetOf[m])
+            // A start (STARTING, RUNNING) of a program under `wrap --notify` is its wrap's.
+            let start = state == .starting || state == .running
+            let left = start && convergence.admissionLeft(table.targetOf[m])
             logEvent(.info, name, event, table.mappings[m], admin, leftToWrap: left)
-            convergence.record(target: table.targetOf[m], state: admin)
+            convergence.record(target: table.targetOf[m], state: admin, wrapsOwn: start)
         }
         if !matched, let l = log.begin(.debug) {
             l.append("ignored ")
@@ -284,7 +286,8 @@ final class EventListener {
         // What goes out, in the original's words: "sending X" where a socket takes it; the
         // agent only answers it; ready waits at the gate.
         if leftToWrap {
-            l.append(", left to its wrap (--notify: ready once the program says READY=1), nothing sent for ")
+            l.append(admin == .ready ? ", left to its wrap (--notify: ready once the program says READY=1), nothing sent for "
+                     : ", left to its wrap (--notify: it keeps the server in maint until the program says READY=1), nothing sent for ")
         } else if let admin {
             l.append(convergence.instances.isEmpty ? ", the agent answers " : ", sending ")
             l.append(admin.logWord)
@@ -360,7 +363,8 @@ final class EventListener {
             guard let state = ProcessState(name: stateName), case .set(let admin) = options.stateTable[state] else { return }
             let table = convergence.table
             table.forEachMatch(process: name, group: group) { m in
-                if convergence.recordFromSync(target: table.targetOf[m], state: admin) { taken += 1 }
+                if convergence.recordFromSync(target: table.targetOf[m], state: admin,
+                                              wrapsOwn: state == .starting || state == .running) { taken += 1 }
             }
         }, onDone: { [unowned self] failure in
             let again = sync == .underWayAndAskedAgain

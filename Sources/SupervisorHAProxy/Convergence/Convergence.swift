@@ -41,12 +41,14 @@ final class Convergence {
         }
     }
 
-    /// Records that `target` should be in `state` on every instance.
-    func record(target: Int, state: AdminState) {
+    /// Records that `target` should be in `state` on every instance. `wrapsOwn`: the change
+    /// is a start's (STARTING, RUNNING), which belongs to a `wrap --notify` where one admits
+    /// the target (`leaveAdmission`): nothing is sent there.
+    func record(target: Int, state: AdminState, wrapsOwn: Bool = false) {
         let old = desired[target]
         desired[target] = state
         eventDuringSync[target] = true
-        tell(target, from: old, to: state)
+        tell(target, from: old, to: state, wrapsOwn: wrapsOwn)
         agent?.changed(target, to: state, now: reactor.now)
     }
 
@@ -54,7 +56,8 @@ final class Convergence {
     /// instance's socket (`leaveAdmission`).
     private(set) var wrapAdmits: [Set<Int>] = []
 
-    /// t's admission on instance i is its wrap's: at RUNNING nothing is sent there.
+    /// t's start on instance i is its wrap's (maint until READY=1, then its gate): at
+    /// STARTING and RUNNING nothing is sent there.
     func leaveAdmission(instance i: Int, target t: Int) {
         if wrapAdmits.isEmpty { wrapAdmits = instances.map { _ in [] } }
         wrapAdmits[i].insert(t)
@@ -65,9 +68,9 @@ final class Convergence {
         !instances.isEmpty && !wrapAdmits.isEmpty && wrapAdmits.allSatisfy { $0.contains(t) }
     }
 
-    private func tell(_ t: Int, from old: AdminState?, to state: AdminState) {
+    private func tell(_ t: Int, from old: AdminState?, to state: AdminState, wrapsOwn: Bool) {
         for (k, i) in instances.enumerated() {
-            if state == .ready && !wrapAdmits.isEmpty && wrapAdmits[k].contains(t) {
+            if wrapsOwn && !wrapAdmits.isEmpty && wrapAdmits[k].contains(t) {
                 i.leave(t)
             } else {
                 i.changed(t, from: old, to: state)
@@ -86,12 +89,12 @@ final class Convergence {
 
     /// What supervisord reported for a target; false when an event came meanwhile.
     @discardableResult
-    func recordFromSync(target: Int, state: AdminState) -> Bool {
+    func recordFromSync(target: Int, state: AdminState, wrapsOwn: Bool = false) -> Bool {
         guard !eventDuringSync[target] else { return false }
         if desired[target] != state {
             let old = desired[target]
             desired[target] = state
-            tell(target, from: old, to: state)
+            tell(target, from: old, to: state, wrapsOwn: wrapsOwn)
             agent?.changed(target, to: state, now: reactor.now)
         }
         return true

@@ -90,7 +90,7 @@ private func restartUnderLoad(_ stack: LoadStack, notify: Bool) throws -> (ok: I
 /// answers again) and `back()` holds.
 private func wedgeUnderLoad(_ stack: LoadStack, back: @escaping () -> Bool) throws
     -> (load: (ok: Int, failed: Int, detail: String), wedgeAt: Double, wentOut: Bool) {
-    try stack.start()
+    do { try stack.start() } catch { throw TestFailure("\(error)\napp1's wrap:\n\(stack.dir.read("app1.err"))") }
     try stack.startLoad(timeout: 2)
     let wedgeAt = Date().timeIntervalSince1970
     _ = FileManager.default.createFile(atPath: stack.wedgeFlag("app1"), contents: nil)
