@@ -283,7 +283,10 @@ private func unexplained(_ stack: LoadStack) -> [String] {
         defer { fleet.stop() }
         try fleet.startHAProxy()
         try fleet.startSupervisord(running: 500)
-        var here = ["--quiet", "--ready-when", "running", "--supervisor", "unix://" + fleet.supervisorSocket, "--socket", "unix://" + fleet.adminSocket]
+        // supervisord's answer for 500 processes takes seconds to stream on a busy machine:
+        // each exchange may take 10 s here (the default 2 s bounds a host's usual dozens).
+        var here = ["--quiet", "--timeout", "10", "--ready-when", "running", "--supervisor", "unix://" + fleet.supervisorSocket,
+                    "--socket", "unix://" + fleet.adminSocket]
         for n in names { here += ["--map", "api:\(n):api/\(n)"] }
         let servers = names.map { "api/" + $0 }
         let stop = try control(["stop"] + here + ["api:*"], seconds: 200)
