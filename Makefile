@@ -28,7 +28,7 @@ deps:
 # Builds, then runs every suite, the compat subset (HAProxy 3.0 and 3.4 x supervisor 4.3.0),
 # docker-compose.yml for real and 5 s of each fuzz target, four at a time
 # (scripts/test-suites; TEST_JOBS=1 for one at a time).
-TEST_JOBS ?= 4
+TEST_JOBS ?= 5
 test: deps
 	swift build --build-tests
 	swift build -c release
