@@ -26,7 +26,7 @@ deps:
 	@scripts/ensure-deps haproxy supervisord supervisorctl socat valgrind file setpriv unshare pgrep ss uwsgi python3 python3-venv python3-yaml lintian cc make
 
 # Builds, then runs every suite, the compat subset (HAProxy 3.0 and 3.4 x supervisor 4.3.0),
-# docker-compose.yml for real and 5 s of each fuzz target, four at a time
+# docker-compose.yml for real and 5 s of each fuzz target, five at a time
 # (scripts/test-suites; TEST_JOBS=1 for one at a time).
 TEST_JOBS ?= 5
 test: deps
