@@ -1,4 +1,5 @@
 import CSocketShim
+import Glibc
 import Testing
 @testable import SupervisorHAProxy
 
@@ -7,7 +8,7 @@ import Testing
 
 private func answers(_ mappings: [String], readyWhen: ReadyWhen = .running, log: Logger = Logger(), dryRun: Bool = false) -> (AgentAnswers, Reactor) {
     let table = MappingTable(mappings.map { try! Mapping.parse($0).get() })
-    let reactor = Reactor()
+    let reactor = Reactor(clock: Clock(virtual: 0))
     return (AgentAnswers(table: table, readyWhen: readyWhen, boundMs: 60_000, reactor: reactor, log: log, dryRun: dryRun), reactor)
 }
 
@@ -149,14 +150,26 @@ private func ask(_ a: AgentAnswers, _ line: String, from ip: UInt64 = 0x0100007f
         }
     }
 
-    @Test func aServerWithAnAddressIsReadyOnlyOnceItAcceptsAConnection() {
+    @Test func aServerWithAnAddressIsReadyOnlyOnceItAcceptsAConnection() throws {
         let (a, reactor) = answers(["app1:web/app1@127.0.0.1:9"], readyWhen: .check)
         withExtendedLifetime(reactor) {
             a.changed(0, to: .maint, now: 0)
             a.changed(0, to: .ready, now: 0)
-            reactor.run(deadline: shim_now_ms() + 300)
-            #expect(ask(a, "web/app1") == "maint\n", "nothing listens at port 9: still out of rotation")
+            reactor.advanceTime(by: 1000)
+            #expect(ask(a, "web/app1", now: 1000) == "maint\n", "nothing listens at port 9: still out of rotation after 1 s of probes")
             #expect(a.unprobed.isEmpty)
+        }
+        // Something listens: ready at the first probe that connects, on the virtual clock.
+        let port = freePort()
+        let listener = try #require(listenLoopback(port))
+        defer { close(listener) }
+        let (c, clock) = answers(["app1:web/app1@127.0.0.1:\(port)"], readyWhen: .check)
+        withExtendedLifetime(clock) {
+            c.changed(0, to: .maint, now: 0)
+            c.changed(0, to: .ready, now: 0)
+            #expect(ask(c, "web/app1", now: 0) == "maint\n", "not probed yet")
+            clock.advanceTime(by: 300)
+            #expect(ask(c, "web/app1", now: 300) == "ready\n", "its address accepts: ready")
         }
         let (b, _) = answers(["app1:web/app1"], readyWhen: .check)
         b.changed(0, to: .ready, now: 0)

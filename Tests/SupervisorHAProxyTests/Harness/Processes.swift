@@ -113,6 +113,21 @@ func freeToBind(_ port: Int) -> Bool { bindLoopback(port: port) != nil }
 private func bindLoopback(port: Int) -> Int? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
+    return bound(fd, port)
+}
+
+/// A socket listening on 127.0.0.1:`port` (the caller closes it), nil when it cannot bind.
+func listenLoopback(_ port: Int) -> Int32? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard bound(fd, port) != nil, listen(fd, 16) == 0 else {
+        close(fd)
+        return nil
+    }
+    return fd
+}
+
+/// Binds `fd` to 127.0.0.1:`port`: the port bound, nil when it cannot.
+private func bound(_ fd: Int32, _ port: Int) -> Int? {
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")

@@ -131,6 +131,20 @@ private func haproxyFor(port: Int, in dir: TempDir) throws -> (child: Child, soc
     return (child, socket)
 }
 
+/// One server behind a real HAProxy (`haproxyFor`), in a folder of its own; stopped with it.
+private final class OneServer {
+    let dir = TempDir()
+    let port = freePort()
+    let haproxy: Child
+    let socket: String
+
+    init() throws { (haproxy, socket) = try haproxyFor(port: port, in: dir) }
+    deinit { haproxy.stop() }
+
+    /// web/web1's admin state.
+    func state() -> String? { adminStates(adminCommand(socket, "show servers state"))["web/web1"] }
+}
+
 /// `wrap --supervisor none --verbose OPTIONS unix://SOCKET web/web1 -- COMMAND`, its log in dir/wrap.log.
 private func wrap(_ options: [String], socket: String, _ command: [String], in dir: TempDir) throws -> Child {
     var env = ProcessInfo.processInfo.environment
@@ -143,10 +157,8 @@ private func wrap(_ options: [String], socket: String, _ command: [String], in d
     /// uWSGI (Debian's, python3 plugin) speaks the protocol by itself once NOTIFY_SOCKET is
     /// set: it binds, loads its app (2 s here), then says READY=1. Its port accepts all along.
     @Test func uWSGIIsReadyAtItsOwnReady() throws {
-        let dir = TempDir()
-        let port = freePort()
-        let (haproxy, socket) = try haproxyFor(port: port, in: dir)
-        defer { haproxy.stop() }
+        let site = try OneServer()
+        let (dir, port, socket) = (site.dir, site.port, site.socket)
         try "import time\ntime.sleep(2)\ndef application(env, start_response):\n    start_response('200 OK', [])\n    return [b'uwsgi']\n"
             .write(toFile: dir.file("app.py"), atomically: true, encoding: .utf8)
         let w = try wrap(["--notify"], socket: socket, ["uwsgi", "--plugin", "python3", "--http-socket", "127.0.0.1:\(port)",
@@ -175,13 +187,11 @@ extension ProgramReadinessWithRealServers {
     /// A program's own graceful reload (SIGHUP, passed on by the wrapper): it says
     /// RELOADING=1, the server drains, and is ready again after its next READY=1.
     @Test func aReloadTheProgramAnnouncesDrainsItUntilItsNextReady() throws {
-        let dir = TempDir()
-        let port = freePort()
-        let (haproxy, socket) = try haproxyFor(port: port, in: dir)
-        defer { haproxy.stop() }
+        let site = try OneServer()
+        let (dir, port, socket) = (site.dir, site.port, site.socket)
         let w = try wrap(["--notify"], socket: socket, ["/usr/bin/python3", Programs.backend, "\(port)", "web1", "0.01"], in: dir)
         defer { w.stop() }
-        func state() -> String? { adminStates(adminCommand(socket, "show servers state"))["web/web1"] }
+        let state = site.state
         #expect(waitUntil(10) { dir.read("wrap.log").contains("the program says READY=1") && state() == "ready" }, "\(dir.read("wrap.log"))")
         w.signal(SIGHUP)
         #expect(waitUntil(5) { state() == "drain" }, "\(dir.read("wrap.log"))")
@@ -197,10 +207,8 @@ extension ProgramReadinessWithRealServers {
     /// passed descriptors: the server stays in maint, the wrapper keeps its descriptors and
     /// its memory, its log stays short; then the program's own READY=1 lets it in.
     @Test func hostileDatagramsChangeNothingAndCostNoGrowth() throws {
-        let dir = TempDir()
-        let port = freePort()
-        let (haproxy, socket) = try haproxyFor(port: port, in: dir)
-        defer { haproxy.stop() }
+        let site = try OneServer()
+        let (dir, port, socket) = (site.dir, site.port, site.socket)
         let go = dir.file("go")
         let program = """
             import os, socket, time, http.server, threading
