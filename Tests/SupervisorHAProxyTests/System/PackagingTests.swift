@@ -40,7 +40,7 @@ private func plone(port: Int = 9) throws -> Fleet {
         for d in ["var/lib/dpkg/info", "var/lib/dpkg/updates", "run", "proc"] {
             try FileManager.default.createDirectory(atPath: root.file(d), withIntermediateDirectories: true)
         }
-        FileManager.default.createFile(atPath: root.file("var/lib/dpkg/status"), contents: nil)
+        #expect(FileManager.default.createFile(atPath: root.file("var/lib/dpkg/status"), contents: nil))
         let install = try run(which("dpkg"), ["--root=\(root.path)", "-i", deb], seconds: 60)
         #expect(install.status == 0, "\(install.out)\(install.err)")
         let chroot = [which("unshare"), "-m", "-p", "-f", "--mount-proc=\(root.file("proc"))", which("chroot"), root.path, "/usr/bin/supervisor-haproxy"]
