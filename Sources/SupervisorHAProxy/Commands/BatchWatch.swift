@@ -127,7 +127,8 @@ final class SocketCounters: HAProxyAnswers {
     let client: HAProxyClient
     let batch: [Target]
     private let backends: [[UInt8]]
-    private var pid: Int?
+    /// Which worker answered the last read (a reload: another pid or start time).
+    private var worker = WorkerWatch()
     private var baseline: (batch: [ServerCounters], rest: [ServerCounters])?
     private var reading: (batch: [ServerCounters], rest: [ServerCounters])
     private(set) var batchDelta: [ServerCounters]
@@ -183,16 +184,19 @@ final class SocketCounters: HAProxyAnswers {
             return client.showStat(backends: backends, now: now, for: self)
         }
         failure = nil
-        let newPid = client.info.pid
+        let pid = client.info.pid ?? 0
+        let replaced = worker.saw(pid: pid, start: client.info.startTime)
         if let base = baseline {
             var deltas: [(ServerCounters, ServerCounters)] = []
             for b in backends.indices {
                 guard let d = reading.batch[b].since(base.batch[b]), let r = reading.rest[b].since(base.rest[b]) else { break }
                 deltas.append((d, r))
             }
-            if newPid != pid || deltas.count < backends.count {
-                restartWords = newPid != pid ? "has a new worker (pid \(pid.map(String.init) ?? "?") -> \(newPid.map(String.init) ?? "?"))"
-                    : "counts less than before (a new worker)"
+            if let old = replaced {
+                restartWords = "has a new worker (pid \(old) -> \(pid))"
+                restarted = true
+            } else if deltas.count < backends.count {
+                restartWords = "counts less than before (a new worker)"
                 restarted = true
             } else {
                 batchDelta = deltas.map(\.0)
@@ -201,7 +205,6 @@ final class SocketCounters: HAProxyAnswers {
         } else {
             baseline = reading
         }
-        pid = newPid
         done(now)
     }
 }

@@ -249,7 +249,7 @@ final class ProcessControl {
         return groups.allSatisfy { $0.outcome == .ok }
     }
 
-    private func setAll(_ groups: [ServerGroup], _ state: AdminState, _ what: String) throws(Ended) -> Bool {
+    func setAll(_ groups: [ServerGroup], _ state: AdminState, _ what: String) throws(Ended) -> Bool {
         try everywhere(groups, { $0.set(state, now: $1) }) { "\($0.peer.errorText); \(what) not set to \(state.word) there" }
     }
 

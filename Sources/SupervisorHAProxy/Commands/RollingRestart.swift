@@ -84,7 +84,7 @@ extension ProcessControl {
         let t0 = shim_now_ms()
         drain.start(deadline: t0 + Int64(options.drainTimeoutMs), now: t0)
         try wait { drain.finished }
-        if try everywhere(groups, { $0.set(.maint, now: $1) }, failure: { "\($0.peer.errorText); \(what) not set to maint there" }) {
+        if try setAll(groups, .maint, what) {
             say("\(what) taken out of rotation (drain, then maint after \(seconds(since: t0))); still running under supervisord")
         }
     }

@@ -39,6 +39,7 @@ final class Convergence {
             HAProxyInstance(s, table: table, desired: desired, timing: timing, log: log, dryRun: dryRun, readyWhen: readyWhen,
                             readyBoundMs: readyBoundMs, reactor: reactor, stateFile: i == 0 ? stateFile : nil)
         }
+        wrapAdmits = instances.map { _ in [] }
     }
 
     /// Records that `target` should be in `state` on every instance. `wrapsOwn`: the change
@@ -59,18 +60,17 @@ final class Convergence {
     /// t's start on instance i is its wrap's (maint until READY=1, then its gate): at
     /// STARTING and RUNNING nothing is sent there.
     func leaveAdmission(instance i: Int, target t: Int) {
-        if wrapAdmits.isEmpty { wrapAdmits = instances.map { _ in [] } }
         wrapAdmits[i].insert(t)
     }
 
     /// Whether every instance leaves t's admission to its wrap.
     func admissionLeft(_ t: Int) -> Bool {
-        !instances.isEmpty && !wrapAdmits.isEmpty && wrapAdmits.allSatisfy { $0.contains(t) }
+        !instances.isEmpty && wrapAdmits.allSatisfy { $0.contains(t) }
     }
 
     private func tell(_ t: Int, from old: AdminState?, to state: AdminState, wrapsOwn: Bool) {
         for (k, i) in instances.enumerated() {
-            if wrapsOwn && !wrapAdmits.isEmpty && wrapAdmits[k].contains(t) {
+            if wrapsOwn && wrapAdmits[k].contains(t) {
                 i.leave(t)
             } else {
                 i.changed(t, from: old, to: state)

@@ -30,7 +30,6 @@ final class NotifySocket: Pollable {
     var onDropped: (Dropped, Int64) -> Void = { _, _ in }
     /// A read that failed (the words), once.
     var onFailed: (String) -> Void = { _ in }
-    private(set) var dropped = 0
 
     /// Opens the socket; nil with the reason in `error` when it cannot be.
     init?(uid: uid_t, error: FixedBuffer) {
@@ -59,14 +58,12 @@ final class NotifySocket: Pollable {
             case Int(SHIM_WOULD_BLOCK):
                 return
             case Int(SHIM_TRUNCATED):
-                dropped += 1
                 onDropped(.tooLong, now)
             case ..<0:
                 onFailed(error.text)
                 return
             default:
                 guard sender >= 0, uid_t(sender) == uid || sender == 0 else {
-                    dropped += 1
                     onDropped(.stranger(uid: sender), now)
                     continue
                 }

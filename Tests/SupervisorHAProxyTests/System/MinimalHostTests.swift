@@ -18,13 +18,19 @@ private func allocations(events: Int, socket: String, dir: TempDir, gated: Bool 
     let log = try FileHandle(forReadingFrom: URL(fileURLWithPath: dir.file("driver-listener.log")))
     defer { try? log.close() }
     var done = 0
+    // A line may arrive in two reads: only whole lines are counted, the rest kept.
+    var partial: [UInt8] = []
     for i in 0..<events {
         let r = try d.send(Driver.processState(i % 2 == 0 ? "STOPPED" : "RUNNING", "web1"))
         if r != "RESULT 2\nOK" { throw TestFailure("event \(i): \(r)") }
         let end = Date().addingTimeInterval(20)
         while done <= i {
-            let text = String(decoding: log.availableData, as: UTF8.self)
-            done += text.components(separatedBy: "' done").count - 1 + text.components(separatedBy: "until its check passes (readiness gate)").count - 1
+            partial += log.availableData
+            if let end = partial.lastIndex(of: 10) {
+                let text = String(decoding: partial[...end], as: UTF8.self)
+                partial = Array(partial[(end + 1)...])
+                done += text.components(separatedBy: "' done").count - 1 + text.components(separatedBy: "until its check passes (readiness gate)").count - 1
+            }
             if done <= i { usleep(500) }
             if Date() > end { throw TestFailure("event \(i): no command done") }
         }
