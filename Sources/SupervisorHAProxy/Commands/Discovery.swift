@@ -87,6 +87,8 @@ struct Discovered: Equatable {
     var mappings: [Mapping]
     var agents: [Endpoint] = []
     var wrapsWithAgent = false
+    /// A `wrap`: it admits its servers itself (its own readiness gate at RUNNING).
+    var wrap = false
     /// A `wrap --notify`: the program says itself when it serves.
     var notify = false
 }
@@ -100,7 +102,7 @@ func discoverMappings(command: [UInt8], group: String, name: String) -> Discover
         let mappings = o.targets.map { t in
             Mapping(program: programName.bytes, group: group == name ? nil : group.bytes, process: name.bytes, target: t)
         }
-        return Discovered(sockets: o.sockets, mappings: mappings, agents: o.agents, wrapsWithAgent: !o.agents.isEmpty, notify: o.notify)
+        return Discovered(sockets: o.sockets, mappings: mappings, agents: o.agents, wrapsWithAgent: !o.agents.isEmpty, wrap: true, notify: o.notify)
     case "listen":
         guard case .run(let o) = parseListen(rest), !o.check else { return nil }
         return Discovered(sockets: o.sockets, mappings: o.mappings, agents: o.agents)

@@ -108,7 +108,7 @@ final class EventListener {
         }
         if let signals { reactor.add(signals) } else { log.log(.warning, "\(signalError.text): a stop signal ends the listener at once") }
         channel.ready()
-        findNotifyingWraps(now: reactor.now)
+        findWraps(now: reactor.now)
         let exit = reactor.run(until: { [unowned self] in finished() })
         if reactor.failed { log.log(.error, "\(reactor.error.text); exiting") }
         return exit ?? phase.exit ?? policy.exit(SIGTERM)
@@ -252,10 +252,10 @@ final class EventListener {
                 logEvent(.debug, name, event, table.mappings[m], nil)
                 return
             }
-            // A start (STARTING, RUNNING) of a program under `wrap --notify` is its wrap's.
+            // A start (STARTING, RUNNING) of a program under `wrap` is its wrap's.
             let start = state == .starting || state == .running
-            let left = start && convergence.admissionLeft(table.targetOf[m])
-            logEvent(.info, name, event, table.mappings[m], admin, leftToWrap: left)
+            let t = table.targetOf[m]
+            logEvent(.info, name, event, table.mappings[m], admin, leftToWrap: start && convergence.admissionLeft(t) ? t : nil)
             convergence.record(target: table.targetOf[m], state: admin, wrapsOwn: start)
         }
         if !matched, let l = log.begin(.debug) {
@@ -275,7 +275,7 @@ final class EventListener {
     /// The original tool's line:
     /// `Received PROCESS_STATE_EXITED (from RUNNING) for instance2, sending MAINT for plone04/plone0402.`
     private func logEvent(_ level: Logger.Level, _ name: ByteView, _ event: ProcessStatePayload,
-                          _ mapping: Mapping, _ admin: AdminState?, leftToWrap: Bool = false) {
+                          _ mapping: Mapping, _ admin: AdminState?, leftToWrap: Int? = nil) {
         guard let l = log.begin(level) else { return }
         l.append("Received ")
         l.append(name)
@@ -285,9 +285,14 @@ final class EventListener {
         l.append(mapping.program)
         // What goes out, in the original's words: "sending X" where a socket takes it; the
         // agent only answers it; ready waits at the gate.
-        if leftToWrap {
-            l.append(admin == .ready ? ", left to its wrap (--notify: ready once the program says READY=1), nothing sent for "
-                     : ", left to its wrap (--notify: it keeps the server in maint until the program says READY=1), nothing sent for ")
+        if let leftToWrap {
+            l.append(", left to its wrap (")
+            if convergence.wrapNotifies.contains(leftToWrap) {
+                l.append(admin == .ready ? "--notify: ready once the program says READY=1" : "--notify: it keeps the server in maint until the program says READY=1")
+            } else {
+                l.append(admin == .ready ? "ready once it serves: its readiness gate" : "it keeps the server in maint until RUNNING")
+            }
+            l.append("), nothing sent for ")
         } else if let admin {
             l.append(convergence.instances.isEmpty ? ", the agent answers " : ", sending ")
             l.append(admin.logWord)
@@ -298,7 +303,7 @@ final class EventListener {
         l.append(mapping.target.backend)
         l.append(byte: slash)
         l.append(mapping.target.server)
-        if admin == .ready && !leftToWrap && options.readyWhen != .running {
+        if admin == .ready && leftToWrap == nil && options.readyWhen != .running {
             // What the gate sends meanwhile is its own line, per socket.
             l.append(" once it serves (readiness gate)")
         }
@@ -321,27 +326,27 @@ final class EventListener {
         syncWithSupervisor(now: reactor.now)
     }
 
-    /// Which mapped programs run under `wrap --notify` on a socket of this listener's:
-    /// there, their admission is the wrap's (ready once the program says READY=1; one gate,
-    /// not two), and a RUNNING sends nothing. Read once from supervisord's configuration
-    /// (`getAllConfigInfo`, each process's command line, parsed as `wrap` parses it); then
-    /// the start-up sync.
-    private func findNotifyingWraps(now: Int64) {
+    /// Which mapped programs run under `wrap` on a socket of this listener's: there, their
+    /// admission is the wrap's (its readiness gate at RUNNING, after READY=1 with
+    /// `--notify`; one gate per server, not two), and a start sends nothing. Read once from
+    /// supervisord's configuration (`getAllConfigInfo`, each process's command line, parsed
+    /// as `wrap` parses it); then the start-up sync.
+    private func findWraps(now: Int64) {
         guard let client = supervisor, !convergence.instances.isEmpty else { return syncWithSupervisor(now: now) }
         client.call("supervisor.getAllConfigInfo", now: now, onStruct: { [unowned self] s in
             guard let name = s.value(0), let group = s.value(1), let command = s.value(3),
                   let found = discoverMappings(command: Array(command), group: Array(group).string, name: Array(name).string),
-                  found.notify else { return }
+                  found.wrap else { return }
             let table = convergence.table
             for (k, i) in convergence.instances.enumerated() where found.sockets.contains(where: { $0.endpoint == i.peer.endpoint }) {
                 table.forEachMatch(process: name, group: group) { m in
                     guard found.mappings.contains(where: { $0.target == table.targets[table.targetOf[m]] }) else { return }
-                    convergence.leaveAdmission(instance: k, target: table.targetOf[m])
-                    log.log(.info, "\(table.mappings[m].program.string) runs under 'supervisor-haproxy wrap --notify': at \(i.peer.display), \(table.targets[table.targetOf[m]].name) is admitted by its wrap (ready once the program says READY=1), not at RUNNING")
+                    convergence.leaveAdmission(instance: k, target: table.targetOf[m], notify: found.notify)
+                    log.log(.info, "\(table.mappings[m].program.string) runs under 'supervisor-haproxy wrap\(found.notify ? " --notify" : "")': at \(i.peer.display), \(table.targets[table.targetOf[m]].name) is admitted by its wrap (ready once \(found.notify ? "the program says READY=1 and " : "")it serves: the wrap's readiness gate), not by the listener at RUNNING")
                 }
             }
         }, onDone: { [unowned self] failure in
-            if let failure { log.log(.warning, "cannot read supervisord's configuration (\(failure)): a program under 'wrap --notify' is admitted at RUNNING here too") }
+            if let failure { log.log(.warning, "cannot read supervisord's configuration (\(failure)): a program under 'wrap' is admitted by the listener at RUNNING too (two readiness gates for its server)") }
             syncWithSupervisor(now: reactor.now)
         })
     }

@@ -212,6 +212,7 @@ final class ProcessControl {
     /// Registers a group this run made, for `leftBehind`.
     func made(_ g: ServerGroup) -> ServerGroup {
         groupsMade.append(g)
+        g.onGateRetry = { [unowned self] g, failures, after, _ in say(gateRetryWords(g, failures: failures, after: after)) }
         return g
     }
 

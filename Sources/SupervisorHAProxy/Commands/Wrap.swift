@@ -104,6 +104,7 @@ final class Wrapper {
             reactor.add(g.client)
             g.onEnd = { [unowned self] g, event, now in groupEnded(g, event, now: now) }
             g.onOverdue = { [log, unowned g] t, words in log.log(.warning, "\(t.name) at \(g.peer.display): \(words)") }
+            g.onGateRetry = { [log] g, failures, after, _ in log.log(failures > 0 ? .warning : .info, gateRetryWords(g, failures: failures, after: after)) }
         }
         reactor.add(timer)
         watchdogTimer = Timer { [unowned self] now in watchdogFired(now: now) }

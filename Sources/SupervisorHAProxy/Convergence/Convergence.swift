@@ -43,8 +43,8 @@ final class Convergence {
     }
 
     /// Records that `target` should be in `state` on every instance. `wrapsOwn`: the change
-    /// is a start's (STARTING, RUNNING), which belongs to a `wrap --notify` where one admits
-    /// the target (`leaveAdmission`): nothing is sent there.
+    /// is a start's (STARTING, RUNNING), which belongs to a `wrap` where one admits the
+    /// target (`leaveAdmission`): nothing is sent there.
     func record(target: Int, state: AdminState, wrapsOwn: Bool = false) {
         let old = desired[target]
         desired[target] = state
@@ -53,14 +53,20 @@ final class Convergence {
         agent?.changed(target, to: state, now: reactor.now)
     }
 
-    /// Per instance, the targets whose admission belongs to a `wrap --notify` on that
-    /// instance's socket (`leaveAdmission`).
+    /// Per instance, the targets whose admission belongs to a `wrap` on that instance's
+    /// socket (`leaveAdmission`).
     private(set) var wrapAdmits: [Set<Int>] = []
+    /// The targets whose wrap runs with `--notify` (ready once the program says READY=1).
+    private(set) var wrapNotifies: Set<Int> = []
 
-    /// t's start on instance i is its wrap's (maint until READY=1, then its gate): at
-    /// STARTING and RUNNING nothing is sent there.
-    func leaveAdmission(instance i: Int, target t: Int) {
+    /// t's start on instance i is its wrap's (maint from its start, ready through its own
+    /// readiness gate, after READY=1 with `--notify`): at STARTING and RUNNING nothing is
+    /// sent there. One gate per server: two (the listener's and the wrap's) would each force
+    /// its health down when they saw the other's entry, and a resync between them would undo
+    /// the wrap's.
+    func leaveAdmission(instance i: Int, target t: Int, notify: Bool) {
         wrapAdmits[i].insert(t)
+        if notify { wrapNotifies.insert(t) }
     }
 
     /// Whether every instance leaves t's admission to its wrap.

@@ -57,6 +57,17 @@ final class ServerGroup: HAProxyAnswers {
     private weak var reactor: Reactor?
     /// Told once per target still not serving at the gate's bound (the gate's words for it).
     var onOverdue: (Target, String) -> Void = { _, _ in }
+    /// An exchange of the gate failed (the reason in the peer's error) and is tried again:
+    /// told at the first failure of a run (`failures` 1), and once when an exchange goes
+    /// through after some (`failures` 0, `after` how many).
+    var onGateRetry: (ServerGroup, _ failures: Int, _ after: Int, Int64) -> Void = { _, _, _, _ in }
+    /// Failed gate exchanges in a row, and when the next may go.
+    private(set) var gateFailures = 0
+    private var gateRetryAt: Int64 = 0
+    /// Every gate passed: the `set ready` that ends the admission is under way.
+    private var readyAfterGates = false
+    static let gateRetryFirstMs: Int64 = 250
+    static let gateRetryMaxMs: Int64 = 4000
 
     init(client: HAProxyClient, targets: [Target]) {
         self.client = client
@@ -115,6 +126,9 @@ final class ServerGroup: HAProxyAnswers {
         wanted = .ready
         wantedAt = now
         settled = false
+        gateFailures = 0
+        gateRetryAt = now
+        refused = false
         if step == .readingStat || step == .readingAdmin {
             client.abandonRead()
             end(.failed, now: now, notify: false)
@@ -126,6 +140,10 @@ final class ServerGroup: HAProxyAnswers {
     /// every target serving, ready.
     private func advanceGates(now: Int64) {
         guard let g = gates, step == .idle else { return }
+        if now < gateRetryAt {
+            gateTimer?.fire(at: gateRetryAt)
+            return
+        }
         if g.entering > 0 {
             step = .gating
             outcome = .none
@@ -133,7 +151,9 @@ final class ServerGroup: HAProxyAnswers {
                 g.forEachEntry { k, change in add(targets[k], change) }
             }
         } else if !targets.indices.contains(where: { g.holding($0) }) {
-            endGates()
+            // Every target serves: ready, the gates kept until HAProxy took it (a `set` that
+            // fails on the way is sent again, as the gate's own exchanges are).
+            readyAfterGates = true
             send(.ready, now: now)
         } else if g.polling > 0 {
             if g.pollDue(now: now) { return readStat(now: now) }
@@ -142,6 +162,7 @@ final class ServerGroup: HAProxyAnswers {
     }
 
     private func endGates() {
+        readyAfterGates = false
         guard let g = gates else { return }
         for k in targets.indices { g.open(k) }
         gateTimer?.cancel()
@@ -232,9 +253,11 @@ final class ServerGroup: HAProxyAnswers {
     func finished(_ client: HAProxyClient, _ command: HAProxyClient.Command, ok: Bool, now: Int64) {
         if let g = gates {
             if step == .gating || step == .readingStat { return gateExchangeEnded(g, command, ok: ok, now: now) }
-            // A `set` from before the admission ended: the gate goes on.
-            step = .idle
-            return advanceGates(now: now)
+            if !readyAfterGates {
+                // A `set` from before the admission ended: the gate goes on.
+                step = .idle
+                return advanceGates(now: now)
+            }
         }
         if step == .gating {
             // The gate's entry ended after the admission was given up for another state.
@@ -258,12 +281,25 @@ final class ServerGroup: HAProxyAnswers {
         if ok && chunk.upperBound < targets.count {
             return sendChunk(sent, from: chunk.upperBound, now: now, timeoutMs: nil)
         }
+        if readyAfterGates {
+            if !ok {
+                // Failed on the way: sent again once the back-off allows.
+                step = .idle
+                return gateFailed(now: now)
+            }
+            gateWentThrough(now: now)
+            endGates()
+        }
         settled = true
         end(ok && !refused ? .ok : .failed, now: now)
     }
 
-    /// An exchange of the gate ended: entries answered, or a read done; a failure ends the
-    /// admission (told to `onEnd` as a failed `set`, the reason in the peer's error).
+    /// An exchange of the gate ended: entries answered, or a read done. HAProxy refusing an
+    /// entry ends the admission (told to `onEnd` as a failed `set`, the reason in the peer's
+    /// error); an exchange that failed on the way (a socket refused or closed: HAProxy
+    /// reloading, restarting) is tried again, backing off, since an admission given up
+    /// would leave its servers out of rotation (drain, health down) with nobody to bring
+    /// them back.
     private func gateExchangeEnded(_ g: ReadinessGates, _ command: HAProxyClient.Command, ok: Bool, now: Int64) {
         if command == .set && ok {
             var sent: [Int] = []
@@ -278,14 +314,32 @@ final class ServerGroup: HAProxyAnswers {
             }
         }
         if command == .stat { g.polled(whole: ok, now: now) }
-        guard ok && !refused else {
+        if refused {
             endGates()
             step = .setting(.ready)
             settled = true
             return end(.failed, now: now)
         }
         step = .idle
+        guard ok else { return gateFailed(now: now) }
+        gateWentThrough(now: now)
         advanceGates(now: now)
+    }
+
+    /// A gate's exchange failed on the way: the next one after a back-off (doubling from
+    /// `gateRetryFirstMs` to `gateRetryMaxMs`).
+    private func gateFailed(now: Int64) {
+        gateFailures += 1
+        gateRetryAt = now + min(ServerGroup.gateRetryFirstMs << Int64(min(gateFailures - 1, 8)), ServerGroup.gateRetryMaxMs)
+        if gateFailures == 1 { onGateRetry(self, 1, 0, now) }
+        advanceGates(now: now)
+    }
+
+    private func gateWentThrough(now: Int64) {
+        guard gateFailures > 0 else { return }
+        let after = gateFailures
+        gateFailures = 0
+        onGateRetry(self, 0, after, now)
     }
 
     private func end(_ o: Outcome, now: Int64, notify: Bool = true) {
@@ -299,4 +353,14 @@ final class ServerGroup: HAProxyAnswers {
         step = .idle
         if notify { onEnd(self, ended, now) }
     }
+}
+
+/// What `wrap` and `restart` say when a readiness gate's exchange fails on the way, and when
+/// one goes through again: one wording for both.
+func gateRetryWords(_ g: ServerGroup, failures: Int, after: Int) -> String {
+    let names = g.targets.map(\.name).joined(separator: ", ")
+    if failures > 0 {
+        return "\(g.peer.errorText); the readiness gate of \(names) tries again (every \(ServerGroup.gateRetryFirstMs) ms, backing off to \(ServerGroup.gateRetryMaxMs / 1000) s) until HAProxy answers; ready only after that"
+    }
+    return "\(g.peer.display) answers again after \(after) failed attempt(s): the readiness gate of \(names) goes on"
 }

@@ -145,3 +145,49 @@ private func gates(_ mode: ReadyWhen = .check, count: Int = 1, boundMs: Int64 = 
         #expect(g.steps == [.entering, .passed, .deciding])
     }
 }
+
+/// A command's admission (`wrap`, `restart`: `ServerGroup.admit`) on a virtual clock against
+/// a scripted stats socket that goes away for 2 s, as a reloading HAProxy's does.
+@Suite struct AnAdmissionOnAVirtualClock {
+    /// The socket goes away just as the gate passes (its `set … ready` fails), and again
+    /// while the gate polls: the admission tries again, backing off, and ends with ready
+    /// once the socket is back; it is never given up with the server left in drain.
+    @Test(arguments: ["at the pass", "while polling"])
+    func aSocketThatGoesAwayDoesNotEndTheAdmission(_ when: String) throws {
+        let reactor = Reactor(clock: Clock(virtual: 10_000))
+        let dir = TempDir()
+        let peer = ScriptedPeer(in: dir, reactor: reactor)
+        var entered = false
+        var stops = 0
+        peer.answer = { [unowned peer] line, _ in
+            if line.hasPrefix("show stat") {
+                if when == "while polling" && entered && stops == 0 {
+                    stops += 1
+                    peer.stopListening()
+                    return "\n"
+                }
+                if entered && when == "at the pass" && stops == 0 {
+                    stops += 1
+                    peer.stopListening()
+                }
+                return statAnswer([("app", "app1", 0, entered ? "DRAIN" : "MAINT")])
+            }
+            if line.contains("health down") { entered = true }
+            return String(repeating: "\n", count: line.split(separator: ";").count)
+        }
+        let client = HAProxyClient(try socketSpec("unix://" + peer.path).get(), timeoutMs: 2000)
+        reactor.add(client)
+        let group = ServerGroup(client: client, targets: [try Target.parse("app/app1").get()])
+        var said: [(Int, Int)] = []
+        group.onGateRetry = { _, failures, after, _ in said.append((failures, after)) }
+        group.admit(.check, boundMs: 60_000, reactor: reactor, now: reactor.now)
+        reactor.advanceTime(by: 2_000)
+        #expect(stops == 1 && !group.settled, "the socket went away and the admission waits: \(peer.requests)")
+        peer.listen()
+        reactor.advanceTime(by: 10_000)
+        #expect(group.settled && group.outcome == .ok, "\(peer.requests)")
+        let last = peer.requests.last
+        #expect(last?.line == "set server app/app1 state ready" && (last?.at ?? 0) >= 12_000, "\(peer.requests)")
+        #expect(said.count == 2 && said.first?.0 == 1 && said.last?.0 == 0 && (said.last?.1 ?? 0) >= 2, "told once when it began failing, once when it went through: \(said)")
+    }
+}

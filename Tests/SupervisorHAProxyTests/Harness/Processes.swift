@@ -32,7 +32,8 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// A folder named sh-test-* under `$SH_TEST_ROOT` (default /tmp), removed when dropped.
+/// A folder named sh-test-* under `$SH_TEST_ROOT` (default /tmp), removed when dropped
+/// (kept with `SH_KEEP_TEST_DIRS=1`, to read a failed run's logs).
 /// Everything a test starts keeps its sockets and logs here, and `make test` kills any
 /// process left holding one of these paths (scripts/kill-strays, under the same root, so
 /// two runs with different roots leave each other alone).
@@ -45,7 +46,10 @@ final class TempDir {
         path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: path) }
+    deinit {
+        if ProcessInfo.processInfo.environment["SH_KEEP_TEST_DIRS"] == "1" { return }
+        try? FileManager.default.removeItem(atPath: path)
+    }
 
     func file(_ name: String) -> String { path + "/" + name }
 

@@ -20,9 +20,9 @@ private func failedSent(_ detail: String) -> [(Double, String)] {
     }
 
     /// stop app2; 1 s; reload (SIGUSR2 to the master); 2 s; start app2 (or `restart`), under
-    /// load. The failures, with when each failed request was sent relative to the reload and
-    /// to the start.
-    private func stopReloadStart(_ stack: LoadStack, restart: Bool = false) throws -> (failed: Int, ok: Int, detail: String, said: String) {
+    /// load, `cycles` times. The failures, with when each failed request was sent relative to
+    /// the reload before it and to the start after that reload.
+    private func stopReloadStart(_ stack: LoadStack, restart: Bool = false, cycles: Int = 1) throws -> (failed: Int, ok: Int, detail: String, said: String) {
         try stack.start()
         // 24 clients: on 3.4 the new worker's first check takes the stopped server out within
         // about 50 ms of its start, and 8 clients sent it no request in that window in one CI
@@ -31,29 +31,35 @@ private func failedSent(_ detail: String) -> [(Double, String)] {
         usleep(1_000_000)
         var env = ProcessInfo.processInfo.environment
         env["SUPERVISOR_SERVER_URL"] = nil
-        if stack.mode == .wrapped {
-            #expect(stack.ctl("stop", "app2").contains("app2: stopped"))
-        } else {
-            // Not wrapped, supervisord's TERM comes with STOPPING: no listener can drain in
-            // time (README), so the operator stops it with the tool, which drains first.
-            let r = try run(Paths.binary, ["stop", "-c", stack.config(), "app2"], environment: env, seconds: 60)
-            #expect(r.status == 0, "\(r.out)\(r.err)")
+        var marks: [(reload: Double, start: Double)] = []
+        for _ in 0..<cycles {
+            if stack.mode == .wrapped {
+                #expect(stack.ctl("stop", "app2").contains("app2: stopped"))
+            } else {
+                // Not wrapped, supervisord's TERM comes with STOPPING: no listener can drain in
+                // time (README), so the operator stops it with the tool, which drains first.
+                let r = try run(Paths.binary, ["stop", "-c", stack.config(), "app2"], environment: env, seconds: 60)
+                #expect(r.status == 0, "\(r.out)\(r.err)")
+            }
+            usleep(1_000_000)
+            let reload = Date().timeIntervalSince1970
+            stack.haproxy?.signal(SIGUSR2)
+            usleep(2_000_000)
+            marks.append((reload, Date().timeIntervalSince1970))
+            if restart {
+                let r = try run(Paths.binary, ["restart", "-c", stack.config(), "app2"], environment: env, seconds: 60)
+                #expect(r.status == 0, "\(r.out)\(r.err)")
+            } else {
+                #expect(stack.ctl("start", "app2").contains("app2: started"))
+            }
+            #expect(waitUntil(30) { stack.allUp() }, "app2 back: \(serverView(stack.adminSocket))")
+            usleep(1_500_000)
         }
-        usleep(1_000_000)
-        let reload = Date().timeIntervalSince1970
-        stack.haproxy?.signal(SIGUSR2)
-        usleep(2_000_000)
-        let start = Date().timeIntervalSince1970
-        if restart {
-            let r = try run(Paths.binary, ["restart", "-c", stack.config(), "app2"], environment: env, seconds: 60)
-            #expect(r.status == 0, "\(r.out)\(r.err)")
-        } else {
-            #expect(stack.ctl("start", "app2").contains("app2: started"))
-        }
-        #expect(waitUntil(30) { stack.allUp() }, "app2 back: \(serverView(stack.adminSocket))")
-        usleep(1_500_000)
         let load = try stack.stopLoad()
-        let times = failedSent(load.detail).map { String(format: "%+.2f s after the reload (%+.2f after the start) %@", $0.0 - reload, $0.0 - start, $0.1) }
+        let times = failedSent(load.detail).map { sent in
+            let m = marks.last { $0.reload <= sent.0 } ?? marks[0]
+            return String(format: "%+.2f s after the reload (%+.2f after the start) %@", sent.0 - m.reload, sent.0 - m.start, sent.1)
+        }
         return (load.failed, load.ok, load.detail, times.joined(separator: "\n"))
     }
 
@@ -70,12 +76,15 @@ private func failedSent(_ detail: String) -> [(Double, String)] {
         }, "every failed request sent within 1 s after the reload: \(r.said)")
     }
 
-    /// The control: no `--state-file`, the issue's setup. Requests fail, every time.
+    /// The control: no `--state-file`, the issue's setup. Requests fail. How many depends on
+    /// when the new worker's first check of the stopped server comes (50 to 300 ms after its
+    /// start; under CI's load once before any request reached it), so the control does the
+    /// operation three times and must lose requests over the three.
     @Test func withoutTheStateFileTheReloadLosesRequests() throws {
         let stack = try stack(.wrapped, stateFile: false)
         defer { stack.stop() }
-        let r = try stopReloadStart(stack)
-        print("stop, reload, start; wrapped; no state file: \(r.failed) failed of \(r.failed + r.ok)\n\(r.said)")
+        let r = try stopReloadStart(stack, cycles: 3)
+        print("stop, reload, start, 3 times; wrapped; no state file: \(r.failed) failed of \(r.failed + r.ok)\n\(r.said)")
         #expect(r.failed > 0, "the control must lose requests: \(r.detail)")
         expectSentAtTheReload(r)
         #expect(stack.listenerLog.contains("resync: app/app2 at unix://\(stack.adminSocket) is ready, want maint; repairing: HAProxy's new worker took it into rotation at its start"), "\(stack.listenerLog)")
@@ -94,6 +103,14 @@ private func failedSent(_ detail: String) -> [(Double, String)] {
         let r = try stopReloadStart(stack, restart: v == .wrappedRestart)
         print("stop, reload, start; \(v.rawValue); --state-file: \(r.failed) failed of \(r.failed + r.ok)")
         #expect(r.failed == 0 && r.ok > 100, "\(v.rawValue): \(r.detail)\n\(r.said)\n\(stack.listenerLog)")
+        if v != .listenerAlone {
+            // One readiness gate per server: a wrapped program's is its wrap's, and the
+            // listener sends nothing at its start.
+            let log = stack.listenerLog
+            #expect(log.contains("app2 runs under 'supervisor-haproxy wrap': at unix://\(stack.adminSocket), app/app2 is admitted by its wrap"), "\(log)")
+            #expect(log.contains("Received PROCESS_STATE_RUNNING (from STARTING) for app2, left to its wrap (ready once it serves: its readiness gate), nothing sent for app/app2."), "\(log)")
+            #expect(!log.contains("health down until its check passes"), "the listener's own gate entered no wrapped server: \(log)")
+        }
     }
 }
 
