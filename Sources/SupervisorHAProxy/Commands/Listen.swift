@@ -79,7 +79,7 @@ final class EventListener {
             }
         }
         if let url = options.supervisor {
-            let client = SupervisorClient(url: url, keys: ["name", "group", "statename", "command"], timeoutMs: options.timing.timeoutMs,
+            let client = SupervisorClient(url: url, keys: ["name", "group", "statename", "command", "stdout_capture_maxbytes"], timeoutMs: options.timing.timeoutMs,
                                           valueCapacity: 8192)
             supervisor = client
             reactor.add(client)
@@ -225,6 +225,7 @@ final class EventListener {
     private func handleEvent(_ reader: EventReader) {
         noticeLostEvents(reader.current.poolSerial)
         let name = reader.eventName
+        if name.equals("PROCESS_COMMUNICATION_STDOUT") { return relayed(reader.payload.bytes) }
         guard let state = ProcessState(eventName: name) else {
             if let l = log.begin(.debug) {
                 l.append("ignored ")
@@ -249,13 +250,13 @@ final class EventListener {
         table.forEachMatch(process: event.processName, group: event.groupName) { m in
             matched = true
             guard case .set(let admin) = action else {
-                logEvent(.debug, name, event, table.mappings[m], nil)
+                logEvent(.debug, name, event, m, nil)
                 return
             }
             // A start (STARTING, RUNNING) of a program under `wrap` is its wrap's.
             let start = state == .starting || state == .running
             let t = table.targetOf[m]
-            logEvent(.info, name, event, table.mappings[m], admin, leftToWrap: start && convergence.admissionLeft(t) ? t : nil)
+            logEvent(.info, name, event, m, admin, leftToWrap: start && convergence.admissionLeft(t) ? t : nil)
             convergence.record(target: table.targetOf[m], state: admin, wrapsOwn: start)
         }
         if !matched, let l = log.begin(.debug) {
@@ -272,10 +273,62 @@ final class EventListener {
         }
     }
 
+    /// What a `wrap --notify` relayed of its program through supervisord (NotifyRelay): the
+    /// agent's answer for its servers follows it. supervisord names the process; the data
+    /// is the process's own output, hostile until parsed.
+    private func relayed(_ payload: ByteView) {
+        guard let event = ProcessStatePayload(payload) else { return }
+        let data = payload.slice(min((payload.firstIndex(of: newline) ?? payload.count) + 1, payload.count)..<payload.count)
+        let table = convergence.table
+        guard let notice = parseRelayed(data) else {
+            if let l = log.begin(.debug) {
+                l.append("ignored PROCESS_COMMUNICATION_STDOUT from ")
+                l.append(event.processName)
+                l.append(" (not a supervisor-haproxy notice): '")
+                l.append(data.slice(0..<min(data.count, 200)))
+                l.append("'")
+                log.end()
+            }
+            return
+        }
+        table.forEachMatch(process: event.processName, group: event.groupName) { m in
+            let t = table.targetOf[m]
+            let heard = convergence.agent?.programSaid(t, notice, now: reactor.now) ?? .notRelayed
+            guard let agent = convergence.agent, heard != .notRelayed else {
+                if let l = log.begin(.debug) {
+                    l.append("ignored a notice relayed for ")
+                    l.append(table.mappings[m].program)
+                    l.append(": no 'wrap --notify' with --agent found for it at start")
+                    log.end()
+                }
+                return
+            }
+            // The wrap repeats its notice every few seconds: only a change is worth a line.
+            guard let l = log.begin(heard == .changed ? .info : .debug) else { return }
+            l.append("Received PROCESS_COMMUNICATION_STDOUT for ")
+            l.append(table.mappings[m].program)
+            l.append(": its wrap relays '")
+            l.append(notice.word.text)
+            if notice.status.count > 0 {
+                l.append(" #")
+                l.append(notice.status)
+            }
+            l.append("'; the agent answers ")
+            l.append(agent.answerWords(t))
+            l.append(" for ")
+            l.append(table.mappings[m].target.backend)
+            l.append(byte: slash)
+            l.append(table.mappings[m].target.server)
+            l.append(".")
+            log.end()
+        }
+    }
+
     /// The original tool's line:
     /// `Received PROCESS_STATE_EXITED (from RUNNING) for instance2, sending MAINT for plone04/plone0402.`
     private func logEvent(_ level: Logger.Level, _ name: ByteView, _ event: ProcessStatePayload,
-                          _ mapping: Mapping, _ admin: AdminState?, leftToWrap: Int? = nil) {
+                          _ m: Int, _ admin: AdminState?, leftToWrap: Int? = nil) {
+        let mapping = convergence.table.mappings[m]
         guard let l = log.begin(level) else { return }
         l.append("Received ")
         l.append(name)
@@ -303,7 +356,11 @@ final class EventListener {
         l.append(mapping.target.backend)
         l.append(byte: slash)
         l.append(mapping.target.server)
-        if admin == .ready && leftToWrap == nil && options.readyWhen != .running {
+        if admin == .ready && leftToWrap == nil && convergence.instances.isEmpty,
+           let agent = convergence.agent, agent.isRelayed(convergence.table.targetOf[m]) {
+            l.append(options.readyWhen != .running ? " once the program says READY=1 (relayed by its wrap) and it serves (readiness gate)"
+                     : " once the program says READY=1 (relayed by its wrap)")
+        } else if admin == .ready && leftToWrap == nil && options.readyWhen != .running {
             // What the gate sends meanwhile is its own line, per socket.
             l.append(" once it serves (readiness gate)")
         }
@@ -332,7 +389,7 @@ final class EventListener {
     /// supervisord's configuration (`getAllConfigInfo`, each process's command line, parsed
     /// as `wrap` parses it); then the start-up sync.
     private func findWraps(now: Int64) {
-        guard let client = supervisor, !convergence.instances.isEmpty else { return syncWithSupervisor(now: now) }
+        guard let client = supervisor, !convergence.instances.isEmpty || convergence.agent != nil else { return syncWithSupervisor(now: now) }
         client.call("supervisor.getAllConfigInfo", now: now, onStruct: { [unowned self] s in
             guard let name = s.value(0), let group = s.value(1), let command = s.value(3),
                   let found = discoverMappings(command: Array(command), group: Array(group).string, name: Array(name).string),
@@ -345,8 +402,22 @@ final class EventListener {
                     log.log(.info, "\(table.mappings[m].program.string) runs under 'supervisor-haproxy wrap\(found.notify ? " --notify" : "")': at \(i.peer.display), \(table.targets[table.targetOf[m]].name) is admitted by its wrap (ready once \(found.notify ? "the program says READY=1 and " : "")it serves: the wrap's readiness gate), not by the listener at RUNNING")
                 }
             }
+            if let agent = convergence.agent, found.notify && !found.agents.isEmpty {
+                let capture = s.value(4)?.decimal(limit: Int(Int32.max))
+                table.forEachMatch(process: name, group: group) { m in
+                    let t = table.targetOf[m]
+                    guard found.mappings.contains(where: { $0.target == table.targets[t] }) else { return }
+                    agent.relayFrom(t, now: reactor.now)
+                    let program = table.mappings[m].program.string
+                    if capture == 0 {
+                        log.log(.error, "\(program) runs under 'supervisor-haproxy wrap --notify --agent' but has stdout_capture_maxbytes 0: supervisord hands the listener nothing its wrap relays, so the agent answers maint for \(table.targets[t].name) until it is set (stdout_capture_maxbytes=1KB in its [program:x])")
+                    } else {
+                        log.log(.info, "\(program) runs under 'supervisor-haproxy wrap --notify --agent': the agent answers maint for \(table.targets[t].name) until its wrap relays the program's READY=1 (PROCESS_COMMUNICATION), then ready once it serves")
+                    }
+                }
+            }
         }, onDone: { [unowned self] failure in
-            if let failure { log.log(.warning, "cannot read supervisord's configuration (\(failure)): a program under 'wrap' is admitted by the listener at RUNNING too (two readiness gates for its server)") }
+            if let failure { log.log(.warning, "cannot read supervisord's configuration (\(failure)): a program under 'wrap' is admitted by the listener at RUNNING too (two readiness gates for its server), and the agent takes no program's word relayed by a 'wrap --notify'") }
             syncWithSupervisor(now: reactor.now)
         })
     }

@@ -212,6 +212,8 @@ final class ProcessControl {
     /// Registers a group this run made, for `leftBehind`.
     func made(_ g: ServerGroup) -> ServerGroup {
         groupsMade.append(g)
+        // A reload's gap is retried; an HAProxy gone for good halts the command (about 8 s).
+        g.gateRetryLimit = 5
         g.onGateRetry = { [unowned self] g, failures, after, _ in say(gateRetryWords(g, failures: failures, after: after)) }
         return g
     }

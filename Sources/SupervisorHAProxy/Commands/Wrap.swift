@@ -37,6 +37,8 @@ struct ProgramSays {
     var droppedLoggedAt = Int64.min / 2
     var droppedUnlogged = 0
     var saidMainPid = false
+    /// STOPPING=1 or RELOADING=1 since the last READY=1.
+    var draining = false
 }
 
 final class Wrapper {
@@ -85,6 +87,11 @@ final class Wrapper {
     private let error = FixedBuffer(capacity: 512)
     /// --notify: the program's socket, and what it said.
     private var notify: NotifySocket?
+    /// With --notify and --agent: the program's word, relayed to the listener through
+    /// supervisord (its agent answers HAProxy).
+    private var relay: NotifyRelay?
+    /// The program's stdout_capture_maxbytes, from supervisord's configuration.
+    private var captureBytes: Int?
     private var program = ProgramSays()
     /// --watchdog's deadline and --ready-timeout's warning without READY=1.
     private var watchdogTimer: Timer!
@@ -114,7 +121,7 @@ final class Wrapper {
         reactor.add(readyTimer)
         reactor.add(statusTimer)
         if let url = options.supervisor, options.programName != nil {
-            let client = SupervisorClient(url: url, keys: ["group", "name", "stopwaitsecs", "statename"],
+            let client = SupervisorClient(url: url, keys: ["group", "name", "stopwaitsecs", "statename", "stdout_capture_maxbytes"],
                                           timeoutMs: options.timing.timeoutMs)
             supervisor = client
             reactor.add(client)
@@ -138,9 +145,11 @@ final class Wrapper {
         if options.notify {
             guard openNotify() else { return .status(1) }
         }
+        if options.notify && !options.agents.isEmpty { openRelay() }
         if let status = spawn() { return .status(status) }
         let now = shim_now_ms()
         setAll(.maint, now: now)
+        relayWord()
         if supervisor == nil {
             log.log(.info, "no supervisord to ask (--supervisor none or no $SUPERVISOR_SERVER_URL): \(serversText) ready \(admission)\(options.stopWaitMs == nil ? "; stopwaitsecs unknown, so the program's group is never killed early (--stop-wait SECONDS)" : "")")
             phase = .running
@@ -279,7 +288,10 @@ final class Wrapper {
     }
 
     private var admission: String {
-        if groups.isEmpty { return "through the listener's agent, which calls it ready once it serves" }
+        if groups.isEmpty {
+            return relay != nil ? "through the listener's agent, once the program says READY=1 (relayed to the listener through supervisord) and it serves"
+                : "through the listener's agent, which calls it ready once it serves"
+        }
         if notify != nil {
             return program.ready ? "once it serves (it said READY=1)" : "once it says READY=1 and serves (--notify)"
         }
@@ -335,14 +347,17 @@ final class Wrapper {
         }
         // From the stop signal on, the wrapper's own drain owns the servers.
         guard phase == .starting || phase == .running else { return }
+        defer { relayWord() }
         if (m.stopping || m.reloading) && program.ready {
             program.ready = false
+            program.draining = true
             watchdogTimer.cancel()
             log.log(.info, "the program says \(m.stopping ? "STOPPING=1" : "RELOADING=1"): \(serversText) to drain until its next READY=1")
             for g in groups { g.set(.drain, now: now) }
         }
         if m.ready && !program.ready {
             program.ready = true
+            program.draining = false
             program.watchdogMissed = false
             readyTimer.cancel()
             log.log(.info, "the program says READY=1 (pid \(pid)) \(now - spawnedAt) ms after its start: \(serversText) \(phase == .running ? "ready once it serves (readiness gate)" : "ready once supervisord reports it RUNNING and it serves")")
@@ -363,6 +378,7 @@ final class Wrapper {
             program.watchdogMissed = false
             log.log(.info, "WATCHDOG=1 again \(now - program.missedAt) ms after the miss: \(serversText) ready once it serves (readiness gate)")
             admitWhenReady(now: now)
+            relayWord()
         }
     }
 
@@ -378,6 +394,7 @@ final class Wrapper {
         program.missedAt = now
         log.log(.warning, "\(why): \(serversText) to maint, out of rotation until its pings resume (its port may still accept: a wedged program often does); nothing is killed, supervisord owns restarts")
         setAll(.maint, now: now)
+        relayWord()
     }
 
     private func readyOverdue(now: Int64) {
@@ -413,6 +430,24 @@ final class Wrapper {
             log.end()
         }
         program.statusUnlogged = 0
+        relay?.tell(status: program.status.bytes)
+    }
+
+    // MARK: the relay to the listener (--notify with --agent)
+
+    private func openRelay() {
+        let r = NotifyRelay()
+        r.onFailed = { [log] words in log.log(.error, "\(words); the listener hears no more of the program's word (its agent keeps answering the last one)") }
+        relay = r
+        reactor.add(r)
+    }
+
+    /// Tells the listener the program's word: ready (READY=1, its watchdog kept), drain
+    /// (STOPPING=1, RELOADING=1), maint (not ready yet, or its watchdog missed). Its STATUS=
+    /// goes once logged (at most once a second: a flood of STATUS= costs supervisord one
+    /// event a second).
+    private func relayWord() {
+        relay?.tell(program.watchdogMissed ? .maint : program.ready ? .ready : program.draining ? .drain : .maint)
     }
 
     /// A datagram that did not count: said at once the first time, then at most every 10 s
@@ -448,7 +483,7 @@ final class Wrapper {
         let again = { [unowned self] in
             if phase == .starting { timer.fire(at: shim_now_ms() + Wrapper.supervisorEveryMs) }
         }
-        if !configAsked && options.stopWaitMs == nil {
+        if !configAsked && (options.stopWaitMs == nil || relay != nil) {
             configAsked = true
             let parts = name.bytes.split(separator: colon, maxSplits: 1).map(Array.init)
             let group = parts.first ?? [], process = parts.last ?? []
@@ -456,7 +491,13 @@ final class Wrapper {
                 guard let g = s.value(0), let n = s.value(1), let wait = s.value(2)?.decimal(limit: 86400),
                       group.withBytes({ g.equals($0) }), process.withBytes({ n.equals($0) }) else { return }
                 stopWaitMs = wait * 1000
+                captureBytes = s.value(4)?.decimal(limit: Int(Int32.max))
             }, onDone: { [unowned self] failure in
+                if let r = relay, failure == nil && captureBytes == 0 {
+                    log.log(.error, "\(name) has stdout_capture_maxbytes 0: supervisord hands the listener nothing the wrapper relays of the program's word (it would only fill the program's log), so its agent answers maint for \(serversText); set stdout_capture_maxbytes=1KB in [program:\(process.string)]")
+                    reactor.remove(r)
+                    relay = nil
+                }
                 if let failure {
                     log.log(.warning, "supervisord's stopwaitsecs for \(name) unknown (\(failure)): on a stop the program's process group is not killed before it exits or supervisord kills the wrapper, and the drain lasts at most \(options.drainTimeoutMs ?? Wrapper.unknownStopWaitDrainMs) ms (--stop-wait SECONDS gives stopwaitsecs)")
                 } else if let w = stopWaitMs {

@@ -32,7 +32,11 @@ let wrapHelp = wrapUsage + """
     program's uid or root count): READY=1 opens the readiness gate (before it, the servers
     stay in maint, whatever its port does); STOPPING=1 or RELOADING=1 drains them until the
     next READY=1; STATUS= is logged; MAINPID= is ignored (the wrapper watches its own
-    child). With --watchdog, it also passes WATCHDOG_USEC and WATCHDOG_PID: a program that
+    child). With --agent too, the wrapper relays the program's word to the listener through
+    supervisord (PROCESS_COMMUNICATION on its stdout: give the program
+    stdout_capture_maxbytes=1KB and the listener events=PROCESS_STATE,PROCESS_COMMUNICATION);
+    the agent answers maint until READY=1, and carries STATUS= as HAProxy's description.
+    With --watchdog, it also passes WATCHDOG_USEC and WATCHDOG_PID: a program that
     sends no WATCHDOG=1 for that long is taken out of rotation (maint; its port may well
     still accept) until its pings resume and the gate passes again. The wrapper never kills
     it for that: supervisord owns restarts.
@@ -158,9 +162,6 @@ func parseWrap(_ args: [String], environment env: Environment = Environment()) -
         return .invalid("'@ADDR:PORT' after a server is for a drain through --agent; without --agent, HAProxy's show stat counts the sessions")
     }
     if o.watchdogMs != nil && !o.notify { return .invalid("--watchdog goes with --notify (the pings come over NOTIFY_SOCKET)") }
-    if o.notify && o.sockets.isEmpty {
-        return .invalid("--notify needs a stats socket (SOCKET or --socket): through --agent alone, the listener answers HAProxy and does not hear the program's notifications")
-    }
     guard let program = o.command.first, !program.isEmpty else { return .invalid("missing COMMAND after --") }
     if o.command.contains(where: { $0.utf8.contains(0) }) { return .invalid("COMMAND contains a NUL byte") }
     o.shared.takeParentCredentials(env)

@@ -78,6 +78,22 @@ final class AgentAnswers: AgentAnswering {
     }
 
     private(set) var servers: [Server]
+    /// Per server, under a `wrap --notify` that relays its program's word through supervisord
+    /// (`relayFrom`): what supervisord last wanted of it, what its program last said, and the
+    /// program's STATUS=, which the answer carries as HAProxy's description.
+    private var relayed: [Bool]
+    private var wanted: [AdminState?]
+    private var wantedAt: [Int64]
+    /// nil: not known (the listener started while the program ran, and its wrap has not
+    /// repeated its word yet): the agent then answers `state-not-known-yet`, which changes
+    /// nothing at HAProxy, rather than a guess.
+    private var programWord: [RelayedWord?]
+    private var heard: [Bool]
+    private var warnedSilent: [Bool]
+    private let statuses: [FixedBuffer]
+    /// How long a relayed server may be wanted ready with nothing heard from its wrap before
+    /// the log says why that may be.
+    static let silentWrapMs: Int64 = 10_000
     /// `pollersPerServer` places per server, server t's from t * pollersPerServer.
     private var pollers: [Poller]
     private var clock = 0
@@ -101,6 +117,13 @@ final class AgentAnswers: AgentAnswering {
         gated = readyWhen != .running
         let n = table.targets.count
         servers = Array(repeating: Server(), count: n)
+        relayed = Array(repeating: false, count: n)
+        wanted = Array(repeating: nil, count: n)
+        wantedAt = Array(repeating: 0, count: n)
+        programWord = Array(repeating: nil, count: n)
+        heard = relayed
+        warnedSilent = relayed
+        statuses = (0..<n).map { _ in FixedBuffer(capacity: NotifyRelay.statusCapacity) }
         self.pollers = Array(repeating: Poller(), count: n * AgentAnswers.pollersPerServer)
         // The one readiness gate, through a probe of each program's address: no HAProxy
         // says anything here.
@@ -122,6 +145,68 @@ final class AgentAnswers: AgentAnswering {
 
     /// Server t is now wanted in `state`.
     func changed(_ t: Int, to state: AdminState, now: Int64) {
+        wanted[t] = state
+        wantedAt[t] = now
+        if relayed[t] && state != .ready {
+            // A stop or a new start: the next ready is the new process's to say.
+            programWord[t] = .maint
+            heard[t] = false
+            warnedSilent[t] = false
+            statuses[t].clear()
+        }
+        apply(t, now: now)
+    }
+
+    /// What a relayed notice did.
+    enum Heard: Equatable {
+        /// t takes no program's word (no `wrap --notify` found for it).
+        case notRelayed
+        /// The same word and status as before (the wrap repeats its notice).
+        case same
+        case changed
+    }
+
+    /// Server t's program said itself whether it serves, relayed by its wrap.
+    func programSaid(_ t: Int, _ notice: RelayedNotice, now: Int64) -> Heard {
+        guard relayed[t] else { return .notRelayed }
+        let same = heard[t] && programWord[t] == notice.word && statuses[t].bytes.equals(notice.status)
+        heard[t] = true
+        if same { return .same }
+        statuses[t].clear()
+        statuses[t].append(notice.status)
+        programWord[t] = notice.word
+        apply(t, now: now)
+        return .changed
+    }
+
+    /// Whether t takes its program's word, relayed by its `wrap --notify`.
+    func isRelayed(_ t: Int) -> Bool { relayed[t] }
+
+    /// Server t runs under a `wrap --notify`: wanted ready, it is what its program last said
+    /// (maint from its start until READY=1), relayed through supervisord. Found running
+    /// with nothing heard yet, its word is not known until its wrap repeats it.
+    func relayFrom(_ t: Int, now: Int64) {
+        guard !relayed[t] else { return }
+        relayed[t] = true
+        if !heard[t] { programWord[t] = wanted[t] == .ready ? nil : .maint }
+        apply(t, now: now)
+    }
+
+    /// The state the agent makes of what supervisord wants and, under `wrap --notify`, what
+    /// the program said; ready goes through the gate.
+    private func apply(_ t: Int, now: Int64) {
+        guard let want = wanted[t] else { return }
+        var state = want
+        if relayed[t] && want == .ready {
+            switch programWord[t] {
+            case .ready: state = .ready
+            case .drain: state = .drain
+            case .maint: state = .maint
+            case nil:
+                gates.open(t)
+                return set(t, .unknown)
+            }
+        }
         guard state == .ready else {
             gates.open(t)
             return set(t, Word(state))
@@ -131,6 +216,16 @@ final class AgentAnswers: AgentAnswering {
         // Out of rotation until its address accepts a connection; drain is no place to wait.
         if servers[t].word == .drain { set(t, .maint) }
         gates.beginProbe(t, at: address, now: now)
+    }
+
+    /// What the agent answers for t now, in words, for the log: the word, and what it waits
+    /// for.
+    func answerWords(_ t: Int) -> String {
+        if servers[t].word == .unknown { return "state-not-known-yet (HAProxy keeps what it has)" }
+        let word = "\(servers[t].word.text)"
+        if gates.holding(t) { return "\(word) until \(servers[t].address?.display ?? "its address") accepts a connection (readiness gate)" }
+        if relayed[t] && wanted[t] != .ready && programWord[t] == .ready { return "\(word) until supervisord says RUNNING" }
+        return word
     }
 
     private func probed(_ t: Int) {
@@ -254,11 +349,28 @@ final class AgentAnswers: AgentAnswering {
         polled(t, by: peer, now: now)
         if servers[t].word == .unknown {
             answer.append("state-not-known-yet\n")
-        } else {
-            answer.append(servers[t].word.text)
-            answer.append(byte: newline)
+            return true
         }
+        answer.append(servers[t].word.text)
+        if relayed[t] {
+            if statuses[t].count > 0 {
+                // The program's STATUS= shows as the agent's description (`last_agt`) only
+                // beside a health word; `up` never brings up a server its check holds down.
+                answer.append(" up #")
+                answer.append(statuses[t].bytes)
+            }
+            noteSilentWrap(t, now: now)
+        }
+        answer.append(byte: newline)
         return true
+    }
+
+    /// A relayed server wanted ready with nothing heard from its wrap for a while: said once
+    /// (until its next start), with what it needs.
+    private func noteSilentWrap(_ t: Int, now: Int64) {
+        guard !heard[t], !warnedSilent[t], wanted[t] == .ready, now - wantedAt[t] >= AgentAnswers.silentWrapMs else { return }
+        warnedSilent[t] = true
+        log.log(.warning, "\(table.targets[t].name): nothing relayed by its 'wrap --notify' \(now - wantedAt[t]) ms after RUNNING, so the agent answers maint: give the listener's [eventlistener] events=PROCESS_STATE,PROCESS_COMMUNICATION, and the program stdout_capture_maxbytes=1KB")
     }
 
     /// `BACKEND/SERVER` in HAProxy's name bytes, optionally `seen`: a request, if not ours.

@@ -61,6 +61,9 @@ final class ServerGroup: HAProxyAnswers {
     /// told at the first failure of a run (`failures` 1), and once when an exchange goes
     /// through after some (`failures` 0, `after` how many).
     var onGateRetry: (ServerGroup, _ failures: Int, _ after: Int, Int64) -> Void = { _, _, _, _ in }
+    /// How many failed gate exchanges in a row end the admission as failed; nil: none ever
+    /// does (`wrap`, which outlives an HAProxy restart; `restart` gives up, and says so).
+    var gateRetryLimit: Int?
     /// Failed gate exchanges in a row, and when the next may go.
     private(set) var gateFailures = 0
     private var gateRetryAt: Int64 = 0
@@ -330,6 +333,12 @@ final class ServerGroup: HAProxyAnswers {
     /// `gateRetryFirstMs` to `gateRetryMaxMs`).
     private func gateFailed(now: Int64) {
         gateFailures += 1
+        if let limit = gateRetryLimit, gateFailures > limit {
+            endGates()
+            step = .setting(.ready)
+            settled = true
+            return end(.failed, now: now)
+        }
         gateRetryAt = now + min(ServerGroup.gateRetryFirstMs << Int64(min(gateFailures - 1, 8)), ServerGroup.gateRetryMaxMs)
         if gateFailures == 1 { onGateRetry(self, 1, 0, now) }
         advanceGates(now: now)
@@ -360,7 +369,8 @@ final class ServerGroup: HAProxyAnswers {
 func gateRetryWords(_ g: ServerGroup, failures: Int, after: Int) -> String {
     let names = g.targets.map(\.name).joined(separator: ", ")
     if failures > 0 {
-        return "\(g.peer.errorText); the readiness gate of \(names) tries again (every \(ServerGroup.gateRetryFirstMs) ms, backing off to \(ServerGroup.gateRetryMaxMs / 1000) s) until HAProxy answers; ready only after that"
+        let bound = g.gateRetryLimit.map { " (\($0) times at most)" } ?? ""
+        return "\(g.peer.errorText); the readiness gate of \(names) tries again (every \(ServerGroup.gateRetryFirstMs) ms, backing off to \(ServerGroup.gateRetryMaxMs / 1000) s)\(bound) until HAProxy answers; ready only after that"
     }
     return "\(g.peer.display) answers again after \(after) failed attempt(s): the readiness gate of \(names) goes on"
 }

@@ -26,13 +26,22 @@ private func wrap(_ args: [String]) -> ParsedWrap { parseWrap(args, environment:
         #expect(o.notify && o.watchdogMs == 2500)
     }
 
+    /// Through the agent alone, the program's word goes to the listener (relayed through
+    /// supervisord): no stats socket needed.
+    @Test func notifyThroughTheAgentAlone() throws {
+        guard case .run(let o) = wrap(["--notify", "--agent", "127.0.0.1:9700", "web/web1@127.0.0.1:8001", "--", "x"]) else {
+            Issue.record("refused")
+            return
+        }
+        #expect(o.notify && o.sockets.isEmpty && o.agents.count == 1)
+    }
+
     @Test(arguments: [
         (["web/web1", "--", "x"], "invalid socket address 'web/web1'"),
         (["/run/h.sock", "web/web1@127.0.0.1:8001", "--", "x"], "is for a drain through --agent"),
         (["--agent", "127.0.0.1:9700", "web/web1@nowhere", "--", "x"], "the address after '@' is not ADDR:PORT"),
         (["--agent", "/run/a.sock", "web/web1", "--", "x"], "agent check connects over TCP"),
         (["--watchdog", "5", "/run/h.sock", "web/web1", "--", "x"], "--watchdog goes with --notify"),
-        (["--notify", "--agent", "127.0.0.1:9700", "web/web1", "--", "x"], "--notify needs a stats socket"),
         (["--notify", "--watchdog", "0", "/run/h.sock", "web/web1", "--", "x"], "--watchdog '0': expected a number of seconds"),
     ])
     func invalid(_ args: [String], _ expected: String) {

@@ -176,3 +176,69 @@ private func ask(_ a: AgentAnswers, _ line: String, from ip: UInt64 = 0x0100007f
         #expect(ask(b, "web/app1") == "ready\n" && b.unprobed == [0], "no address: ready at RUNNING")
     }
 }
+
+/// A server under `wrap --notify` beside the agent: its program's word, relayed by its wrap
+/// through supervisord, decides when the agent calls it ready.
+@Suite struct AgentAnswersWithTheProgramsWord {
+    /// The notice's status is copied at once, so the buffer behind it may go.
+    @discardableResult
+    private func say(_ a: AgentAnswers, _ word: RelayedWord, _ status: String = "", now: Int64 = 0) -> AgentAnswers.Heard {
+        status.bytes.withBytes { a.programSaid(0, RelayedNotice(word: word, status: $0), now: now) }
+    }
+
+    @Test func readyOnlyOnceRunningAndTheProgramSaidReady() {
+        let (a, _) = answers(["app1:web/app1"])
+        #expect(say(a, .ready) == .notRelayed, "not under a wrap --notify: its word is not taken")
+        a.relayFrom(0, now: 0)
+        a.changed(0, to: .maint, now: 0)
+        #expect(ask(a, "web/app1") == "maint\n")
+        #expect(say(a, .ready, "loaded") == .changed)
+        #expect(say(a, .ready, "loaded") == .same, "the wrap's repeat changes nothing")
+        #expect(ask(a, "web/app1") == "maint up #loaded\n", "READY=1 before RUNNING: maint until supervisord says RUNNING; its STATUS= as HAProxy's description")
+        a.changed(0, to: .ready, now: 10)
+        #expect(ask(a, "web/app1") == "ready up #loaded\n")
+        #expect(say(a, .drain, "reloading") == .changed)
+        #expect(ask(a, "web/app1") == "drain up #reloading\n", "RELOADING=1: drain until its next READY=1")
+        say(a, .ready)
+        #expect(ask(a, "web/app1") == "ready\n")
+        a.changed(0, to: .maint, now: 20)
+        a.changed(0, to: .ready, now: 30)
+        #expect(ask(a, "web/app1") == "maint\n", "a new start: the new process has said nothing yet")
+    }
+
+    /// The listener started while the program ran: what it said before is not known, and
+    /// the agent says nothing HAProxy acts on until the wrap repeats it.
+    @Test func aListenerStartedWhileItRanChangesNothingUntilTheWrapRepeats() {
+        let (a, _) = answers(["app1:web/app1"])
+        a.changed(0, to: .ready, now: 0)
+        a.relayFrom(0, now: 0)
+        #expect(ask(a, "web/app1") == "state-not-known-yet\n")
+        #expect(say(a, .ready) == .changed)
+        #expect(ask(a, "web/app1") == "ready\n")
+    }
+
+    /// With the program's address, ready still waits for a connect there (the one gate).
+    @Test func theProgramsReadyStillGoesThroughTheGate() {
+        let (a, reactor) = answers(["app1:web/app1@127.0.0.1:1"], readyWhen: .check)
+        a.relayFrom(0, now: 0)
+        a.changed(0, to: .ready, now: 0)
+        say(a, .ready)
+        reactor.advanceTime(by: 100)
+        #expect(ask(a, "web/app1") == "maint\n", "nothing listens on port 1: maint while it is probed")
+        #expect(a.answerWords(0).hasPrefix("maint until tcp://127.0.0.1:1 accepts a connection"))
+    }
+
+    @Test func aWrapNeverHeardFromIsSaidOnce() {
+        let log = Logger()
+        log.captured = []
+        let (a, _) = answers(["app1:web/app1"], log: log)
+        a.relayFrom(0, now: 0)
+        a.changed(0, to: .maint, now: 0)
+        a.changed(0, to: .ready, now: 1000)
+        _ = ask(a, "web/app1", now: 5000)
+        #expect(log.captured!.isEmpty)
+        for now in [Int64(11_000), 12_000, 13_000] { _ = ask(a, "web/app1", now: now) }
+        let said = log.captured!.filter { $0.contains("nothing relayed by its 'wrap --notify'") }
+        #expect(said.count == 1 && said[0].contains("events=PROCESS_STATE,PROCESS_COMMUNICATION") && said[0].contains("stdout_capture_maxbytes=1KB"), "\(log.captured!)")
+    }
+}

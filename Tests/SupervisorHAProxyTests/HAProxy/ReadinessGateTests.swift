@@ -191,3 +191,25 @@ private func gates(_ mode: ReadyWhen = .check, count: Int = 1, boundMs: Int64 = 
         #expect(said.count == 2 && said.first?.0 == 1 && said.last?.0 == 0 && (said.last?.1 ?? 0) >= 2, "told once when it began failing, once when it went through: \(said)")
     }
 }
+
+extension AnAdmissionOnAVirtualClock {
+    /// `restart`'s admission gives up after its bound of failures in a row (HAProxy gone
+    /// for good): a failed `set … ready`, told to its owner, who halts.
+    @Test func aBoundedAdmissionEndsFailedWhenTheSocketStaysAway() throws {
+        let reactor = Reactor(clock: Clock(virtual: 10_000))
+        let dir = TempDir()
+        let peer = ScriptedPeer(in: dir, reactor: reactor)
+        peer.stopListening()
+        let client = HAProxyClient(try socketSpec("unix://" + peer.path).get(), timeoutMs: 2000)
+        reactor.add(client)
+        let group = ServerGroup(client: client, targets: [try Target.parse("app/app1").get()])
+        group.gateRetryLimit = 5
+        var ended: [ServerGroup.Ended] = []
+        var endedAt: Int64 = 0
+        group.onEnd = { _, e, now in ended.append(e); endedAt = now }
+        group.admit(.check, boundMs: 60_000, reactor: reactor, now: reactor.now)
+        reactor.advanceTime(by: 30_000)
+        #expect(ended == [.set(.ready, ok: false)] && group.settled && group.outcome == .failed)
+        #expect(endedAt == 10_000 + 250 + 500 + 1000 + 2000 + 4000, "six attempts, five back-offs: \(endedAt)")
+    }
+}

@@ -213,6 +213,10 @@ final class LoadStack {
         }
     }
 
+    /// `wrap --notify` beside an agent relays the program's word through supervisord: the
+    /// programs capture their stdout, and the listener hears PROCESS_COMMUNICATION.
+    var relays: Bool { mode == .wrapped && wrapOptions.contains("--notify") && path != .push }
+
     private func writeSupervisordConfig(_ host: Int) throws {
         let hd = hostDir(host)
         mkdir(hd, 0o755)
@@ -228,13 +232,14 @@ final class LoadStack {
                 stopwaitsecs=\(backends.stopWaitSecs)
                 stdout_logfile=\(hd)/\(app).out
                 stderr_logfile=\(hd)/\(app).err
+                \(relays ? "stdout_capture_maxbytes=1KB" : "")
 
                 """
         }
         if listener { s += """
             [eventlistener:haproxy]
             command=\(listenerBinary) \(listenerOptions.joined(separator: " ")) \(listenerTarget(host))
-            events=PROCESS_STATE
+            events=PROCESS_STATE\(relays ? ",PROCESS_COMMUNICATION" : "")
             stderr_logfile=\(hd)/listener.log
 
             """ }

@@ -1,3 +1,4 @@
+import CSocketShim
 import Foundation
 import Glibc
 import Testing
@@ -126,5 +127,95 @@ private func openDescriptors() -> Int { (try? FileManager.default.contentsOfDire
         #expect(sent < 10_000, "the queue filled: the sender got EAGAIN after \(sent)")
         n.turn(revents: 1, now: 0)
         #expect(got == min(sent, NotifySocket.perTurn))
+    }
+}
+
+/// What `wrap --notify` relays to the listener through supervisord (beside an agent): the
+/// bytes on its stdout, exactly, and what the listener takes of them.
+@Suite struct NotifyRelayToTheListener {
+    /// A relay writing to a pipe; `read()` what it wrote.
+    private final class Piped {
+        let relay: NotifyRelay
+        let readEnd: Int32, writeEnd: Int32
+
+        init() {
+            var fds: [Int32] = [0, 0]
+            _ = pipe(&fds)
+            _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+            readEnd = fds[0]
+            writeEnd = fds[1]
+            relay = NotifyRelay(fd: Descriptor(raw: writeEnd))
+        }
+
+        deinit {
+            close(readEnd)
+            close(writeEnd)
+        }
+
+        func read() -> String {
+            var buf = [UInt8](repeating: 0, count: 4096)
+            let n = Glibc.read(readEnd, &buf, buf.count)
+            return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : ""
+        }
+
+        /// A turn as the reactor gives it when the pipe has room.
+        func writable(now: Int64) { relay.turn(revents: Int16(SHIM_POLLOUT), now: now) }
+    }
+
+    private func parsed(_ text: String) -> (RelayedWord, String)? {
+        text.bytes.withBytes { b in parseRelayed(b).map { ($0.word, String(decoding: Array($0.status), as: UTF8.self)) } }
+    }
+
+    @Test func eachNoticeIsTheWholeWordBetweenSupervisordsTokens() {
+        let p = Piped()
+        p.relay.tell(.maint)
+        p.writable(now: 0)
+        #expect(p.read() == "<!--XSUPERVISOR:BEGIN-->supervisor-haproxy notify maint<!--XSUPERVISOR:END-->")
+        "loading the app".bytes.withBytes { p.relay.tell(status: $0) }
+        p.relay.tell(.ready)
+        #expect(p.relay.pollFD == p.writeEnd, "polled for room only while a notice waits")
+        p.writable(now: 10)
+        #expect(p.read() == "<!--XSUPERVISOR:BEGIN-->supervisor-haproxy notify ready #loading the app<!--XSUPERVISOR:END-->",
+                "the latest replaces one not written yet: one write")
+        p.relay.tell(.ready)
+        #expect(p.relay.pollFD == -1, "the same word again: nothing to write")
+    }
+
+    @Test func theLastNoticeIsRepeatedForAListenerStartedSince() {
+        let p = Piped()
+        p.relay.tell(.ready)
+        p.writable(now: 1000)
+        let first = p.read()
+        #expect(p.relay.wakeAt == 1000 + NotifyRelay.repeatMs)
+        p.relay.turn(revents: 0, now: 1000 + NotifyRelay.repeatMs)
+        p.writable(now: 1000 + NotifyRelay.repeatMs)
+        #expect(p.read() == first && !first.isEmpty)
+    }
+
+    /// The program's STATUS= is its own bytes: none of them can end the frame early, break
+    /// the agent's answer line, or grow it past its bound.
+    @Test func aStatusCannotBreakTheFrameOrTheAnswer() {
+        let p = Piped()
+        p.relay.tell(.ready)
+        let hostile = "a<!--XSUPERVISOR:END-->b\r\nmaint\u{7f}" + String(repeating: "x", count: 300)
+        hostile.bytes.withBytes { p.relay.tell(status: $0) }
+        p.writable(now: 0)
+        let written = p.read()
+        #expect(written.components(separatedBy: "<!--XSUPERVISOR:END-->").count == 2, "\(written)")
+        let inner = String(written.dropFirst("<!--XSUPERVISOR:BEGIN-->".count).dropLast("<!--XSUPERVISOR:END-->".count))
+        let got = parsed(inner)
+        #expect(got?.0 == .ready && got?.1.count == NotifyRelay.statusCapacity && got?.1.hasPrefix("a?!--XSUPERVISOR:END-->b??maint?x") == true, "\(inner)")
+    }
+
+    @Test func onlyANoticeIsTaken() {
+        #expect(parsed("supervisor-haproxy notify drain #stopping\n").map { "\($0.0.text) \($0.1)" } == "drain stopping")
+        #expect(parsed("supervisor-haproxy notify maint").map { "\($0.0.text)|\($0.1)" } == "maint|")
+        for hostile in ["", "supervisor-haproxy notify", "supervisor-haproxy notify up", "supervisor-haproxy notify ready #",
+                        "supervisor-haproxy notify ready#x", "supervisor-haproxy notify ready x", "xsupervisor-haproxy notify ready",
+                        "supervisor-haproxy notify ready #a\u{1}b", "supervisor-haproxy notify ready #a<b",
+                        "supervisor-haproxy notify ready #" + String(repeating: "x", count: NotifyRelay.statusCapacity + 1),
+                        "supervisor-haproxy notify READY"] {
+            #expect(parsed(hostile) == nil, "\(hostile.debugDescription)")
+        }
     }
 }

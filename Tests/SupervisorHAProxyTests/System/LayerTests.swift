@@ -11,7 +11,7 @@ private let below: [String: Set<String>] = [
     "HAProxy": ["Support", "Reactor"],
     "Supervisor": ["Support", "Reactor"],
     "Notify": ["Support", "Reactor"],
-    "Convergence": ["Support", "Reactor", "HAProxy", "Supervisor"],
+    "Convergence": ["Support", "Reactor", "HAProxy", "Supervisor", "Notify"],
     "Commands": ["Support", "Reactor", "HAProxy", "Supervisor", "Notify", "Convergence"],
 ]
 

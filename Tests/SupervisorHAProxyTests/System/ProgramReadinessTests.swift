@@ -59,6 +59,31 @@ private func restartUnderLoad(_ stack: LoadStack, notify: Bool) throws -> (ok: I
         #expect(r.failed > 0, "the control must fail: \(r.detail)")
     }
 
+    /// Through the agent alone (no stats socket): the wrap relays the program's word to the
+    /// listener through supervisord (PROCESS_COMMUNICATION), and the agent answers maint
+    /// until READY=1; the program's STATUS= shows in HAProxy as the agent's description.
+    @Test func throughTheAgentAProgramTakesNoRequestBeforeItSaysReady() throws {
+        let stack = try LoadStack(.wrapped, backends: loading, wrapOptions: ["--notify"], path: .agent, agentInterMs: 300)
+        defer { stack.stop() }
+        let r = try restartUnderLoad(stack, notify: true)
+        print("restart of a program that loads 3 s behind its open port, wrap --notify --agent: \(r.detail)")
+        #expect(r.failed == 0 && r.ok > 50, "\(r.detail)\n\(stack.dir.read("app1.err"))\n\(stack.listenerLog)")
+        let log = stack.listenerLog
+        #expect(log.contains("app1 runs under 'supervisor-haproxy wrap --notify --agent': the agent answers maint for app/app1 until its wrap relays the program's READY=1"), "\(log)")
+        #expect(log.contains("Received PROCESS_COMMUNICATION_STDOUT for app1: its wrap relays 'ready"), "\(log)")
+        let stat = adminCommand(stack.adminSocket, "show stat -1 4 -1")
+        #expect(waitUntil(5) { adminCommand(stack.adminSocket, "show stat -1 4 -1").contains("via agent : up (serving)") },
+                "the program's STATUS= is the agent's description: \(stat)")
+    }
+
+    @Test func throughTheAgentWithoutNotifyTheOpenPortLetsItInEarly() throws {
+        let stack = try LoadStack(.wrapped, backends: loading, path: .agent, agentInterMs: 300)
+        defer { stack.stop() }
+        let r = try restartUnderLoad(stack, notify: false)
+        print("the same restart through the agent, wrap without --notify: \(r.detail)")
+        #expect(r.failed > 0, "the control must fail: \(r.detail)")
+    }
+
     /// app1's accept loop wedges for 5 s with its port open (a TCP check passes), under
     /// clients that give up on a request after 2 s (a user who does not wait) and go on:
     /// with --watchdog 1 no request sent 2 s after the wedge began (the watchdog and one
