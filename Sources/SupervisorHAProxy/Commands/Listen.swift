@@ -107,7 +107,9 @@ final class EventListener {
             stopRequested(sig, now: reactor.now)
         }
         if let signals { reactor.add(signals) } else { log.log(.warning, "\(signalError.text): a stop signal ends the listener at once") }
-        channel.ready()
+        // supervisord holds the events until READY: the first is taken once it is known
+        // which programs their wraps admit (an event before that would be decided as if
+        // there were no wrap).
         findWraps(now: reactor.now)
         let exit = reactor.run(until: { [unowned self] in finished() })
         if reactor.failed { log.log(.error, "\(reactor.error.text); exiting") }
@@ -389,7 +391,7 @@ final class EventListener {
     /// supervisord's configuration (`getAllConfigInfo`, each process's command line, parsed
     /// as `wrap` parses it); then the start-up sync.
     private func findWraps(now: Int64) {
-        guard let client = supervisor, !convergence.instances.isEmpty || convergence.agent != nil else { return syncWithSupervisor(now: now) }
+        guard let client = supervisor, !convergence.instances.isEmpty || convergence.agent != nil else { return takeEvents(now: now) }
         client.call("supervisor.getAllConfigInfo", now: now, onStruct: { [unowned self] s in
             guard let name = s.value(0), let group = s.value(1), let command = s.value(3),
                   let found = discoverMappings(command: Array(command), group: Array(group).string, name: Array(name).string),
@@ -412,14 +414,20 @@ final class EventListener {
                     if capture == 0 {
                         log.log(.error, "\(program) runs under 'supervisor-haproxy wrap --notify --agent' but has stdout_capture_maxbytes 0: supervisord hands the listener nothing its wrap relays, so the agent answers maint for \(table.targets[t].name) until it is set (stdout_capture_maxbytes=1KB in its [program:x])")
                     } else {
-                        log.log(.info, "\(program) runs under 'supervisor-haproxy wrap --notify --agent': the agent answers maint for \(table.targets[t].name) until its wrap relays the program's READY=1 (PROCESS_COMMUNICATION), then ready once it serves")
+                        log.log(.info, "\(program) runs under 'supervisor-haproxy wrap --notify --agent': for \(table.targets[t].name) the agent takes the program's word as its wrap relays it (PROCESS_COMMUNICATION): maint from each start until READY=1, then ready once it serves")
                     }
                 }
             }
         }, onDone: { [unowned self] failure in
             if let failure { log.log(.warning, "cannot read supervisord's configuration (\(failure)): a program under 'wrap' is admitted by the listener at RUNNING too (two readiness gates for its server), and the agent takes no program's word relayed by a 'wrap --notify'") }
-            syncWithSupervisor(now: reactor.now)
+            takeEvents(now: reactor.now)
         })
+    }
+
+    /// READY to supervisord (the events it held come), and the start-up sync.
+    private func takeEvents(now: Int64) {
+        channel.ready()
+        syncWithSupervisor(now: now)
     }
 
     /// The state of every mapped program from supervisord, applied as it streams in; an

@@ -289,7 +289,7 @@ final class Wrapper {
 
     private var admission: String {
         if groups.isEmpty {
-            return relay != nil ? "through the listener's agent, once the program says READY=1 (relayed to the listener through supervisord) and it serves"
+            return relay != nil ? "through the listener's agent, once the program's READY=1 (relayed to the listener through supervisord) came and it serves"
                 : "through the listener's agent, which calls it ready once it serves"
         }
         if notify != nil {

@@ -147,7 +147,7 @@ final class AgentAnswers: AgentAnswering {
     func changed(_ t: Int, to state: AdminState, now: Int64) {
         wanted[t] = state
         wantedAt[t] = now
-        if relayed[t] && state != .ready {
+        if state != .ready {
             // A stop or a new start: the next ready is the new process's to say.
             programWord[t] = .maint
             heard[t] = false
@@ -183,12 +183,12 @@ final class AgentAnswers: AgentAnswering {
     func isRelayed(_ t: Int) -> Bool { relayed[t] }
 
     /// Server t runs under a `wrap --notify`: wanted ready, it is what its program last said
-    /// (maint from its start until READY=1), relayed through supervisord. Found running
-    /// with nothing heard yet, its word is not known until its wrap repeats it.
+    /// (maint from its start until READY=1), relayed through supervisord. Found running with
+    /// no start seen here (the listener started since), its word is not known until its wrap
+    /// repeats it.
     func relayFrom(_ t: Int, now: Int64) {
         guard !relayed[t] else { return }
         relayed[t] = true
-        if !heard[t] { programWord[t] = wanted[t] == .ready ? nil : .maint }
         apply(t, now: now)
     }
 
@@ -221,8 +221,7 @@ final class AgentAnswers: AgentAnswering {
     /// What the agent answers for t now, in words, for the log: the word, and what it waits
     /// for.
     func answerWords(_ t: Int) -> String {
-        if servers[t].word == .unknown { return "state-not-known-yet (HAProxy keeps what it has)" }
-        let word = "\(servers[t].word.text)"
+        let word = servers[t].word == .unknown ? "state-not-known-yet (HAProxy keeps what it has)" : "\(servers[t].word.text)"
         if gates.holding(t) { return "\(word) until \(servers[t].address?.display ?? "its address") accepts a connection (readiness gate)" }
         if relayed[t] && wanted[t] != .ready && programWord[t] == .ready { return "\(word) until supervisord says RUNNING" }
         return word

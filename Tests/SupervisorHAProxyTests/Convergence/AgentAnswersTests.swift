@@ -221,6 +221,7 @@ private func ask(_ a: AgentAnswers, _ line: String, from ip: UInt64 = 0x0100007f
     @Test func theProgramsReadyStillGoesThroughTheGate() {
         let (a, reactor) = answers(["app1:web/app1@127.0.0.1:1"], readyWhen: .check)
         a.relayFrom(0, now: 0)
+        a.changed(0, to: .maint, now: 0)
         a.changed(0, to: .ready, now: 0)
         say(a, .ready)
         reactor.advanceTime(by: 100)

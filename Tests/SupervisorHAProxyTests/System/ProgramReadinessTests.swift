@@ -69,11 +69,36 @@ private func restartUnderLoad(_ stack: LoadStack, notify: Bool) throws -> (ok: I
         print("restart of a program that loads 3 s behind its open port, wrap --notify --agent: \(r.detail)")
         #expect(r.failed == 0 && r.ok > 50, "\(r.detail)\n\(stack.dir.read("app1.err"))\n\(stack.listenerLog)")
         let log = stack.listenerLog
-        #expect(log.contains("app1 runs under 'supervisor-haproxy wrap --notify --agent': the agent answers maint for app/app1 until its wrap relays the program's READY=1"), "\(log)")
+        #expect(log.contains("app1 runs under 'supervisor-haproxy wrap --notify --agent': for app/app1 the agent takes the program's word as its wrap relays it (PROCESS_COMMUNICATION): maint from each start until READY=1"), "\(log)")
         #expect(log.contains("Received PROCESS_COMMUNICATION_STDOUT for app1: its wrap relays 'ready"), "\(log)")
         let stat = adminCommand(stack.adminSocket, "show stat -1 4 -1")
         #expect(waitUntil(5) { adminCommand(stack.adminSocket, "show stat -1 4 -1").contains("via agent : up (serving)") },
                 "the program's STATUS= is the agent's description: \(stat)")
+    }
+
+    /// The listener restarts while the programs serve: it cannot know what they said before,
+    /// so the agent answers a word HAProxy ignores until each wrap repeats its notice (every
+    /// 5 s), then ready. Nothing is taken out of rotation on the way.
+    @Test func throughTheAgentAListenerRestartTakesNothingOut() throws {
+        let stack = try LoadStack(.wrapped, backends: loading, wrapOptions: ["--notify"], path: .agent, agentInterMs: 300)
+        defer { stack.stop() }
+        try stack.start()
+        try stack.startLoad()
+        #expect(stack.ctl("restart", "haproxy").contains("haproxy: started"))
+        var sawMaint = false
+        let relayed = waitUntil(20) {
+            if serverView(stack.adminSocket).values.contains(where: { $0.admin != "ready" }) { sawMaint = true }
+            let log = stack.listenerLog
+            guard let restart = log.range(of: "start-up sync", options: .backwards) else { return false }
+            let after = log[restart.upperBound...]
+            return after.contains("for app1: its wrap relays 'ready") && after.contains("for app2: its wrap relays 'ready")
+        }
+        let r = try stack.stopLoad()
+        print("listener restarted under load, wrap --notify --agent: \(r.detail)")
+        #expect(relayed, "each wrap repeated its notice to the new listener: \(stack.listenerLog)")
+        #expect(!sawMaint && r.failed == 0 && r.ok > 50, "\(r.detail)\n\(stack.listenerLog)")
+        #expect(stack.listenerLog.contains("for app1: its wrap relays 'ready #serving'; the agent answers state-not-known-yet (HAProxy keeps what it has) until"),
+                "the new listener found app1 RUNNING with nothing heard: \(stack.listenerLog)")
     }
 
     @Test func throughTheAgentWithoutNotifyTheOpenPortLetsItInEarly() throws {
