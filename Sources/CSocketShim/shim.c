@@ -269,7 +269,6 @@ int shim_signalfd_next(int fd, char *err, size_t errlen) {
     return shim_err(err, errlen, n < 0 ? errno : EIO, "read", "signalfd", n < 0 ? NULL : "short read");
 }
 
-/* In the child, between fork and exec: only async-signal-safe calls. */
 int shim_notify_open(char *name, size_t namelen, char *err, size_t errlen) {
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return shim_err(err, errlen, errno, "socket", "notify socket", NULL);
@@ -341,6 +340,9 @@ long shim_notify_recv(int fd, void *buf, size_t cap, int *pid, int *uid, char *e
     return (long)n;
 }
 
+/* In the child, between fork and exec: only async-signal-safe calls, but for setenv of
+ * WATCHDOG_PID (the child's own pid, known only here), which may allocate: safe because the
+ * one process that forks (`wrap`) has a single thread, so no lock can be held across fork. */
 static void child_exec(const char *file, char *const argv[], pid_t parent, int report, int watchdog_pid) {
     setpgid(0, 0);
     if (watchdog_pid) {

@@ -279,7 +279,7 @@ final class EventListener {
     /// agent's answer for its servers follows it. supervisord names the process; the data
     /// is the process's own output, hostile until parsed.
     private func relayed(_ payload: ByteView) {
-        guard let event = ProcessStatePayload(payload) else { return }
+        guard let agent = convergence.agent, let event = ProcessStatePayload(payload) else { return }
         let data = payload.slice(min((payload.firstIndex(of: newline) ?? payload.count) + 1, payload.count)..<payload.count)
         let table = convergence.table
         guard let notice = parseRelayed(data) else {
@@ -295,8 +295,8 @@ final class EventListener {
         }
         table.forEachMatch(process: event.processName, group: event.groupName) { m in
             let t = table.targetOf[m]
-            let heard = convergence.agent?.programSaid(t, notice, now: reactor.now) ?? .notRelayed
-            guard let agent = convergence.agent, heard != .notRelayed else {
+            let heard = agent.programSaid(t, notice, now: reactor.now)
+            guard heard != .notRelayed else {
                 if let l = log.begin(.debug) {
                     l.append("ignored a notice relayed for ")
                     l.append(table.mappings[m].program)

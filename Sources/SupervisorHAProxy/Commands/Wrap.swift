@@ -90,8 +90,6 @@ final class Wrapper {
     /// With --notify and --agent: the program's word, relayed to the listener through
     /// supervisord (its agent answers HAProxy).
     private var relay: NotifyRelay?
-    /// The program's stdout_capture_maxbytes, from supervisord's configuration.
-    private var captureBytes: Int?
     private var program = ProgramSays()
     /// --watchdog's deadline and --ready-timeout's warning without READY=1.
     private var watchdogTimer: Timer!
@@ -487,6 +485,7 @@ final class Wrapper {
             configAsked = true
             let parts = name.bytes.split(separator: colon, maxSplits: 1).map(Array.init)
             let group = parts.first ?? [], process = parts.last ?? []
+            var captureBytes: Int?
             client.call("supervisor.getAllConfigInfo", now: now, onStruct: { [unowned self] s in
                 guard let g = s.value(0), let n = s.value(1), let wait = s.value(2)?.decimal(limit: 86400),
                       group.withBytes({ g.equals($0) }), process.withBytes({ n.equals($0) }) else { return }

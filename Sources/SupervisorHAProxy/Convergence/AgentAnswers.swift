@@ -78,11 +78,12 @@ final class AgentAnswers: AgentAnswering {
     }
 
     private(set) var servers: [Server]
+    /// What every server should be (Convergence's, which alone changes it; a test's own).
+    let desired: DesiredStates
     /// Per server, under a `wrap --notify` that relays its program's word through supervisord
-    /// (`relayFrom`): what supervisord last wanted of it, what its program last said, and the
+    /// (`relayFrom`): since when it is wanted as it is, what its program last said, and the
     /// program's STATUS=, which the answer carries as HAProxy's description.
     private var relayed: [Bool]
-    private var wanted: [AdminState?]
     private var wantedAt: [Int64]
     /// nil: not known (the listener started while the program ran, and its wrap has not
     /// repeated its word yet): the agent then answers `state-not-known-yet`, which changes
@@ -108,7 +109,7 @@ final class AgentAnswers: AgentAnswering {
     private let dryRun: Bool
 
     init(table: MappingTable, readyWhen: ReadyWhen, boundMs: Int64, reactor: Reactor, log: Logger, dryRun: Bool = false,
-         pollers: [AddressRange] = []) {
+         pollers: [AddressRange] = [], desired: DesiredStates? = nil) {
         self.table = table
         allowed = pollers
         unlisted.reserveCapacity(AgentAnswers.unlistedLogged)
@@ -117,8 +118,8 @@ final class AgentAnswers: AgentAnswering {
         gated = readyWhen != .running
         let n = table.targets.count
         servers = Array(repeating: Server(), count: n)
+        self.desired = desired ?? DesiredStates(count: n)
         relayed = Array(repeating: false, count: n)
-        wanted = Array(repeating: nil, count: n)
         wantedAt = Array(repeating: 0, count: n)
         programWord = Array(repeating: nil, count: n)
         heard = relayed
@@ -143,11 +144,10 @@ final class AgentAnswers: AgentAnswering {
 
     // MARK: the desired state
 
-    /// Server t is now wanted in `state`.
-    func changed(_ t: Int, to state: AdminState, now: Int64) {
-        wanted[t] = state
+    /// Server t's desired state changed.
+    func changed(_ t: Int, now: Int64) {
         wantedAt[t] = now
-        if state != .ready {
+        if desired[t] != .ready {
             // A stop or a new start: the next ready is the new process's to say.
             programWord[t] = .maint
             heard[t] = false
@@ -195,17 +195,14 @@ final class AgentAnswers: AgentAnswering {
     /// The state the agent makes of what supervisord wants and, under `wrap --notify`, what
     /// the program said; ready goes through the gate.
     private func apply(_ t: Int, now: Int64) {
-        guard let want = wanted[t] else { return }
+        guard let want = desired[t] else { return }
         var state = want
         if relayed[t] && want == .ready {
-            switch programWord[t] {
-            case .ready: state = .ready
-            case .drain: state = .drain
-            case .maint: state = .maint
-            case nil:
+            guard let said = programWord[t] else {
                 gates.open(t)
                 return set(t, .unknown)
             }
+            state = said.admin
         }
         guard state == .ready else {
             gates.open(t)
@@ -223,7 +220,7 @@ final class AgentAnswers: AgentAnswering {
     func answerWords(_ t: Int) -> String {
         let word = servers[t].word == .unknown ? "state-not-known-yet (HAProxy keeps what it has)" : "\(servers[t].word.text)"
         if gates.holding(t) { return "\(word) until \(servers[t].address?.display ?? "its address") accepts a connection (readiness gate)" }
-        if relayed[t] && wanted[t] != .ready && programWord[t] == .ready { return "\(word) until supervisord says RUNNING" }
+        if relayed[t] && desired[t] != .ready && programWord[t] == .ready { return "\(word) until supervisord says RUNNING" }
         return word
     }
 
@@ -367,7 +364,7 @@ final class AgentAnswers: AgentAnswering {
     /// A relayed server wanted ready with nothing heard from its wrap for a while: said once
     /// (until its next start), with what it needs.
     private func noteSilentWrap(_ t: Int, now: Int64) {
-        guard !heard[t], !warnedSilent[t], wanted[t] == .ready, now - wantedAt[t] >= AgentAnswers.silentWrapMs else { return }
+        guard !heard[t], !warnedSilent[t], desired[t] == .ready, now - wantedAt[t] >= AgentAnswers.silentWrapMs else { return }
         warnedSilent[t] = true
         log.log(.warning, "\(table.targets[t].name): nothing relayed by its 'wrap --notify' \(now - wantedAt[t]) ms after RUNNING, so the agent answers maint: give the listener's [eventlistener] events=PROCESS_STATE,PROCESS_COMMUNICATION, and the program stdout_capture_maxbytes=1KB")
     }
@@ -419,5 +416,16 @@ final class AgentAnswers: AgentAnswering {
         l.append(request.slice(0..<min(request.count, 300)))
         l.append("', which is no mapped BACKEND/SERVER: answered 'unknown-server' (HAProxy changes nothing); said once")
         log.end()
+    }
+}
+
+private extension RelayedWord {
+    /// The admin state the word asks for.
+    var admin: AdminState {
+        switch self {
+        case .ready: .ready
+        case .drain: .drain
+        case .maint: .maint
+        }
     }
 }

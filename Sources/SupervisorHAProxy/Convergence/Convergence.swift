@@ -31,10 +31,11 @@ final class Convergence {
         self.timing = timing
         self.log = log
         self.dryRun = dryRun
-        desired = DesiredStates(count: table.targets.count)
+        let desired = DesiredStates(count: table.targets.count)
+        self.desired = desired
         eventDuringSync = Array(repeating: false, count: table.targets.count)
         self.agent = agent ? AgentAnswers(table: table, readyWhen: readyWhen, boundMs: readyBoundMs, reactor: reactor, log: log, dryRun: dryRun,
-                                          pollers: agentPollers) : nil
+                                          pollers: agentPollers, desired: desired) : nil
         instances = sockets.enumerated().map { i, s in
             HAProxyInstance(s, table: table, desired: desired, timing: timing, log: log, dryRun: dryRun, readyWhen: readyWhen,
                             readyBoundMs: readyBoundMs, reactor: reactor, stateFile: i == 0 ? stateFile : nil)
@@ -50,7 +51,7 @@ final class Convergence {
         desired[target] = state
         eventDuringSync[target] = true
         tell(target, from: old, to: state, wrapsOwn: wrapsOwn)
-        agent?.changed(target, to: state, now: reactor.now)
+        agent?.changed(target, now: reactor.now)
     }
 
     /// Per instance, the targets whose admission belongs to a `wrap` on that instance's
@@ -101,7 +102,7 @@ final class Convergence {
             let old = desired[target]
             desired[target] = state
             tell(target, from: old, to: state, wrapsOwn: wrapsOwn)
-            agent?.changed(target, to: state, now: reactor.now)
+            agent?.changed(target, now: reactor.now)
         }
         return true
     }

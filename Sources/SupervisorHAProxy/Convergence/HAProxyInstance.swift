@@ -99,9 +99,9 @@ final class HAProxyInstance: HAProxyAnswers {
         markPending(t)
     }
 
-    /// t starts (STARTING, RUNNING), and its start here belongs to its `wrap --notify` (maint
-    /// until the program says READY=1, then its gate): nothing to send, no gate, and its
-    /// wrap's maint or drain is left alone by resync.
+    /// t starts (STARTING, RUNNING), and its start here belongs to its `wrap` (maint, then
+    /// its own gate, after READY=1 with `--notify`): nothing to send, no gate, and its wrap's
+    /// maint or drain is left alone by resync.
     func leave(_ t: Int) {
         gates.open(t)
         clearPending(t)

@@ -27,7 +27,7 @@ struct ResyncRule {
     /// HAProxy took `state` for t from us.
     mutating func took(_ t: Int, _ state: AdminState) { applied[t] = state }
 
-    /// t's admission is somebody else's now (a `wrap --notify`): what HAProxy shows of it is
+    /// t's admission is somebody else's now (its `wrap`): what HAProxy shows of it is
     /// not ours, and a stricter state there is left alone.
     mutating func forget(_ t: Int) {
         applied[t] = nil

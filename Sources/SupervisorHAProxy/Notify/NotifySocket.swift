@@ -28,8 +28,9 @@ final class NotifySocket: Pollable {
     /// A datagram from the program's uid, parsed, with its sender's pid.
     var onMessage: (NotifyMessage, Int32, Int64) -> Void = { _, _, _ in }
     var onDropped: (Dropped, Int64) -> Void = { _, _ in }
-    /// A read that failed (the words), once.
+    /// A read that failed (the words), once: the socket is not polled again.
     var onFailed: (String) -> Void = { _ in }
+    private var failed = false
 
     /// Opens the socket; nil with the reason in `error` when it cannot be.
     init?(uid: uid_t, error: FixedBuffer) {
@@ -46,7 +47,7 @@ final class NotifySocket: Pollable {
         buffer.deallocate()
     }
 
-    var pollFD: Int32 { fd.raw }
+    var pollFD: Int32 { failed ? -1 : fd.raw }
     var pollEvents: Int16 { Int16(SHIM_POLLIN) }
     var wakeAt: Int64 { Int64.max }
 
@@ -60,6 +61,7 @@ final class NotifySocket: Pollable {
             case Int(SHIM_TRUNCATED):
                 onDropped(.tooLong, now)
             case ..<0:
+                failed = true
                 onFailed(error.text)
                 return
             default:

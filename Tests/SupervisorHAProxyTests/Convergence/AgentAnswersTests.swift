@@ -18,6 +18,14 @@ private func ask(_ a: AgentAnswers, _ line: String, from ip: UInt64 = 0x0100007f
     return out.text
 }
 
+extension AgentAnswers {
+    /// As `Convergence` tells it: the desired state, then the news.
+    func changed(_ t: Int, to state: AdminState, now: Int64) {
+        desired[t] = state
+        changed(t, now: now)
+    }
+}
+
 @Suite struct AgentAnswering {
     @Test func theDesiredStateAsHAProxysAdminWords() {
         let (a, _) = answers(["app1:web/app1", "app2:web/app2"])
