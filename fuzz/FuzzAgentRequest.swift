@@ -6,8 +6,10 @@ nonisolated(unsafe) private let answers: AgentAnswers = {
     let log = Logger()
     log.captured = []
     let a = AgentAnswers(table: table, readyWhen: .running, boundMs: 1000, reactor: reactor, log: log)
-    a.changed(0, to: .ready, now: 0)
-    a.changed(1, to: .drain, now: 0)
+    a.desired[0] = .ready
+    a.changed(0, now: 0)
+    a.desired[1] = .drain
+    a.changed(1, now: 0)
     return a
 }()
 nonisolated(unsafe) private let out = FixedBuffer(capacity: 128)
